@@ -1,0 +1,461 @@
+"""Messages and their places in mailboxes.
+
+A message row is the parse-once record of one body for one account; a membership puts it in a
+mailbox with a UID, a modseq and flags. COPY adds a membership, never a body. When a message's
+last membership goes, the row goes and its blob loses a reference.
+
+Invariants:
+- Lock order on PostgreSQL: the account row first (quota counters), then mailbox rows in the
+  order the operation names them. Every writer touching counters follows it, so writers of one
+  account queue instead of deadlocking.
+- Counters (mailbox messages/unseen/bytes, account usage) change in the same transaction as the
+  rows they count.
+- Every change bumps the mailbox's highestmodseq and stamps the changed rows with it
+  (RFC 7162 §3.1); removals are logged in ``expunged`` for QRESYNC (RFC 7162 §3.2.10).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from postbus.store import flags as flagbits
+from postbus.store import search
+from postbus.store.db import Row, Tx
+from postbus.store.errors import AccountDisabled, InvalidName, NotFound, OverQuota
+from postbus.store.events import EventKind, MailboxEvent
+from postbus.store.mailboxes import get_by_id, has_children
+from postbus.store.models import Appended, MessageSummary, StoredMessage
+
+UidRanges = Sequence[tuple[int, int]]  # inclusive (first, last) pairs
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """The columns of a message row, as the parse-once step produced them."""
+
+    blob_hash: str
+    size: int
+    sent: int | None
+    subject: str
+    base_subject: str
+    from_name: str
+    from_email: str
+    to_text: str
+    cc_text: str
+    message_id_header: str | None
+    thread_refs: tuple[str, ...]  # In-Reply-To first, then References newest first
+    preview: str
+    has_attachment: bool
+    envelope: str
+    body_structure: str
+    attachments: str
+    search_text: str
+
+
+def uid_condition(ranges: UidRanges, first_arg: int) -> tuple[str, list[int]]:
+    """SQL for 'uid in these ranges', with placeholders numbered from ``first_arg``."""
+    if not ranges:
+        return "0 = 1", []
+    parts, args = [], []
+    for first, last in ranges:
+        n = first_arg + len(args)
+        if first == last:
+            parts.append(f"uid = ${n}")
+            args.append(first)
+        else:
+            parts.append(f"uid BETWEEN ${n} AND ${n + 1}")
+            args.extend((first, last))
+    return "(" + " OR ".join(parts) + ")", args
+
+
+async def _charge_account(tx: Tx, account_id: int, size: int, count: int) -> None:
+    row = await tx.fetchrow(
+        "UPDATE accounts SET used_bytes = used_bytes + $1, used_messages = used_messages + $2"
+        " WHERE id = $3 RETURNING used_bytes, used_messages, quota_bytes, quota_messages,"
+        " disabled",
+        size, count, account_id,
+    )
+    if row is None:
+        raise NotFound(f"no account {account_id}")
+    if row["disabled"]:
+        raise AccountDisabled("account is disabled")
+    if size > 0 and row["quota_bytes"] and row["used_bytes"] > row["quota_bytes"]:
+        raise OverQuota("mailbox is full")
+    if count > 0 and row["quota_messages"] and row["used_messages"] > row["quota_messages"]:
+        raise OverQuota("mailbox holds too many messages")
+
+
+async def _thread_of(tx: Tx, account_id: int, refs: Iterable[str]) -> int | None:
+    # The nearest known ancestor's thread (RFC 5256 §2.2 REFERENCES, simplified to lookups).
+    for ref in list(refs)[:3]:
+        thread_id = await tx.fetchval(
+            "SELECT thread_id FROM messages WHERE account_id = $1 AND message_id_header = $2"
+            " LIMIT 1",
+            account_id, ref,
+        )
+        if thread_id is not None:
+            return thread_id
+    return None
+
+
+async def _bump(tx: Tx, mailbox_id: int, messages: int, unseen: int, size: int, uids: int) -> Row:
+    return await tx.fetchrow(
+        "UPDATE mailboxes SET highestmodseq = highestmodseq + 1, uidnext = uidnext + $1,"
+        " message_count = message_count + $2, unseen_count = unseen_count + $3,"
+        " total_bytes = total_bytes + $4 WHERE id = $5"
+        " RETURNING uidvalidity, uidnext, highestmodseq",
+        uids, messages, unseen, size, mailbox_id,
+    )
+
+
+async def _insert_message(tx: Tx, account_id: int, new: NewMessage, received: int) -> int:
+    await tx.execute(
+        "INSERT INTO blobs (hash, size, refcount) VALUES ($1, $2, 1) ON CONFLICT (hash)"
+        " DO UPDATE SET refcount = blobs.refcount + 1, unreferenced_since = NULL",
+        new.blob_hash, new.size,
+    )
+    thread_id = await _thread_of(tx, account_id, new.thread_refs)
+    message_id = await tx.fetchval(
+        "INSERT INTO messages (account_id, blob_hash, size, received, sent, subject,"
+        " base_subject, from_name, from_email, to_text, cc_text, message_id_header, thread_id,"
+        " preview, has_attachment, envelope, body_structure, attachments) VALUES ($1, $2, $3,"
+        " $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
+        account_id, new.blob_hash, new.size, received, new.sent, new.subject, new.base_subject,
+        new.from_name, new.from_email, new.to_text, new.cc_text, new.message_id_header,
+        thread_id or 0, new.preview, int(new.has_attachment), new.envelope, new.body_structure,
+        new.attachments,
+    )
+    if thread_id is None:
+        await tx.execute("UPDATE messages SET thread_id = id WHERE id = $1", message_id)
+    await search.index_message(tx, message_id, account_id, new.search_text)
+    return message_id
+
+
+async def append(
+    tx: Tx,
+    account_id: int,
+    mailbox_id: int,
+    new: NewMessage,
+    flags: Iterable[str],
+    received: int,
+    now: int,
+) -> Appended:
+    """Add a new message to a mailbox (SMTP delivery, IMAP APPEND, import)."""
+    await _charge_account(tx, account_id, new.size, 1)
+    await get_by_id(tx, account_id, mailbox_id)
+    message_id = await _insert_message(tx, account_id, new, received)
+    mask, keywords = flagbits.split_flags(flags)
+    state = await _bump(tx, mailbox_id, 1, 0 if mask & flagbits.SEEN else 1, new.size, 1)
+    uid, modseq = state["uidnext"] - 1, state["highestmodseq"]
+    await tx.execute(
+        "INSERT INTO memberships (mailbox_id, uid, message_id, modseq, flags, keywords, saved)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        mailbox_id, uid, message_id, modseq, mask, keywords, now,
+    )
+    tx.notify(MailboxEvent(EventKind.NEW, account_id, mailbox_id, (uid,), modseq))
+    return Appended(mailbox_id, state["uidvalidity"], uid, message_id, modseq)
+
+
+SUMMARY_SQL = (
+    "SELECT b.uid, b.message_id, b.modseq, b.flags, b.keywords, m.size, m.received, m.sent,"
+    " m.subject, m.from_name, m.from_email, m.to_text, m.preview, m.has_attachment, m.thread_id"
+    " FROM memberships b JOIN messages m ON m.id = b.message_id"
+)
+
+
+def _summary(row: Row) -> MessageSummary:
+    return MessageSummary(
+        uid=row["uid"],
+        message_id=row["message_id"],
+        modseq=row["modseq"],
+        flags=flagbits.join_flags(row["flags"], row["keywords"]),
+        size=row["size"],
+        received=row["received"],
+        sent=row["sent"],
+        subject=row["subject"],
+        from_name=row["from_name"],
+        from_email=row["from_email"],
+        to_text=row["to_text"],
+        preview=row["preview"],
+        has_attachment=bool(row["has_attachment"]),
+        thread_id=row["thread_id"],
+    )
+
+
+async def newest(
+    tx: Tx, account_id: int, mailbox_id: int, limit: int = 50, before_uid: int | None = None
+) -> list[MessageSummary]:
+    """A page of the message list, newest arrival first (walks the primary key backwards)."""
+    await get_by_id(tx, account_id, mailbox_id)
+    rows = await tx.fetch(
+        SUMMARY_SQL + " WHERE b.mailbox_id = $1 AND b.uid < $2 ORDER BY b.uid DESC LIMIT $3",
+        mailbox_id, before_uid or (1 << 62), limit,
+    )
+    return [_summary(row) for row in rows]
+
+
+async def summaries(
+    tx: Tx, account_id: int, mailbox_id: int, ranges: UidRanges
+) -> list[MessageSummary]:
+    await get_by_id(tx, account_id, mailbox_id)
+    condition, args = uid_condition(ranges, 2)
+    rows = await tx.fetch(
+        SUMMARY_SQL + f" WHERE b.mailbox_id = $1 AND {condition.replace('uid', 'b.uid')}"
+        " ORDER BY b.uid",
+        mailbox_id, *args,
+    )
+    return [_summary(row) for row in rows]
+
+
+async def uids_and_flags(
+    tx: Tx, account_id: int, mailbox_id: int
+) -> list[tuple[int, int, str, int]]:
+    """(uid, flag mask, keywords, modseq) of every message: what SELECT needs, nothing more."""
+    await get_by_id(tx, account_id, mailbox_id)
+    rows = await tx.fetch(
+        "SELECT uid, flags, keywords, modseq FROM memberships WHERE mailbox_id = $1 ORDER BY uid",
+        mailbox_id,
+    )
+    return [(row[0], row[1], row[2], row[3]) for row in rows]
+
+
+async def get_message(tx: Tx, account_id: int, message_id: int) -> StoredMessage:
+    row = await tx.fetchrow(
+        "SELECT id, account_id, blob_hash, size, received, envelope, body_structure,"
+        " attachments, thread_id FROM messages WHERE id = $1 AND account_id = $2",
+        message_id, account_id,
+    )
+    if row is None:
+        raise NotFound(f"no message {message_id}")
+    return StoredMessage(*row)
+
+
+async def set_flags(
+    tx: Tx,
+    account_id: int,
+    mailbox_id: int,
+    ranges: UidRanges,
+    flags: Iterable[str],
+    mode: str,
+) -> list[tuple[int, tuple[str, ...], int]]:
+    """STORE: mode 'set', 'add' or 'remove'. Returns (uid, flags, modseq) of changed messages."""
+    await get_by_id(tx, account_id, mailbox_id)
+    mask, keywords = flagbits.split_flags(flags)
+    words = keywords.split()
+    condition, args = uid_condition(ranges, 2)
+    rows = await tx.fetch(
+        f"SELECT uid, flags, keywords FROM memberships WHERE mailbox_id = $1 AND {condition}",
+        mailbox_id, *args,
+    )
+    changes = []
+    for row in rows:
+        old_mask, old_keywords = row["flags"], row["keywords"]
+        if mode == "set":
+            new_mask, new_keywords = mask, flagbits.merge_keywords("", words)
+        elif mode == "add":
+            new_mask, new_keywords = old_mask | mask, flagbits.merge_keywords(old_keywords, words)
+        elif mode == "remove":
+            new_mask = old_mask & ~mask
+            new_keywords = flagbits.merge_keywords(old_keywords, removed=words)
+        else:
+            raise ValueError(f"unknown flag mode {mode!r}")
+        if (new_mask, new_keywords) != (old_mask, old_keywords):
+            changes.append((row["uid"], old_mask, new_mask, new_keywords))
+    if not changes:
+        return []
+    unseen_delta = sum(
+        (old & flagbits.SEEN != 0) - (new & flagbits.SEEN != 0) for _, old, new, _ in changes
+    )
+    state = await _bump(tx, mailbox_id, 0, unseen_delta, 0, 0)
+    modseq = state["highestmodseq"]
+    await tx.executemany(
+        "UPDATE memberships SET flags = $1, keywords = $2, modseq = $3"
+        " WHERE mailbox_id = $4 AND uid = $5",
+        [(new, kw, modseq, mailbox_id, uid) for uid, _, new, kw in changes],
+    )
+    uids = tuple(uid for uid, *_ in changes)
+    tx.notify(MailboxEvent(EventKind.FLAGS, account_id, mailbox_id, uids, modseq))
+    return [(uid, flagbits.join_flags(new, kw), modseq) for uid, _, new, kw in changes]
+
+
+async def _remove_memberships(
+    tx: Tx, account_id: int, mailbox_id: int, rows: list[Row], now: int
+) -> int:
+    """Take rows (uid, message_id, flags, size) out of a mailbox; returns the new modseq."""
+    unseen = sum(1 for row in rows if not row["flags"] & flagbits.SEEN)
+    size = sum(row["size"] for row in rows)
+    await _charge_account(tx, account_id, -size, -len(rows))
+    state = await _bump(tx, mailbox_id, -len(rows), -unseen, -size, 0)
+    modseq = state["highestmodseq"]
+    await tx.executemany(
+        "DELETE FROM memberships WHERE mailbox_id = $1 AND uid = $2",
+        [(mailbox_id, row["uid"]) for row in rows],
+    )
+    await tx.executemany(
+        "INSERT INTO expunged (mailbox_id, uid, modseq) VALUES ($1, $2, $3)",
+        [(mailbox_id, row["uid"], modseq) for row in rows],
+    )
+    await _release_orphans(tx, {row["message_id"] for row in rows}, now)
+    return modseq
+
+
+async def _release_orphans(tx: Tx, message_ids: Iterable[int], now: int) -> None:
+    """Delete message rows no mailbox holds any more, and drop their blob references."""
+    for message_id in message_ids:
+        if await tx.fetchval(
+            "SELECT 1 FROM memberships WHERE message_id = $1 LIMIT 1", message_id
+        ):
+            continue
+        blob_hash = await tx.fetchval("SELECT blob_hash FROM messages WHERE id = $1", message_id)
+        await search.remove_message(tx, message_id)
+        await tx.execute("DELETE FROM messages WHERE id = $1", message_id)
+        await tx.execute(
+            "UPDATE blobs SET refcount = refcount - 1, unreferenced_since ="
+            " CASE WHEN refcount = 1 THEN $1 ELSE NULL END WHERE hash = $2",
+            now, blob_hash,
+        )
+
+
+MEMBERSHIP_SQL = (
+    "SELECT b.uid, b.message_id, b.flags, m.size FROM memberships b"
+    " JOIN messages m ON m.id = b.message_id WHERE b.mailbox_id = $1"
+)
+
+
+async def expunge(
+    tx: Tx, account_id: int, mailbox_id: int, ranges: UidRanges | None, now: int
+) -> list[int]:
+    """Remove \\Deleted messages (RFC 9051 §6.4.3), or only those in ``ranges`` (UID EXPUNGE)."""
+    await get_by_id(tx, account_id, mailbox_id)
+    condition, args = uid_condition(ranges, 3) if ranges is not None else ("1 = 1", [])
+    rows = await tx.fetch(
+        MEMBERSHIP_SQL + f" AND (b.flags & $2) != 0 AND {condition.replace('uid', 'b.uid')}"
+        " ORDER BY b.uid",
+        mailbox_id, flagbits.DELETED, *args,
+    )
+    if not rows:
+        return []
+    modseq = await _remove_memberships(tx, account_id, mailbox_id, rows, now)
+    uids = tuple(row["uid"] for row in rows)
+    tx.notify(MailboxEvent(EventKind.EXPUNGED, account_id, mailbox_id, uids, modseq))
+    return list(uids)
+
+
+async def copy(
+    tx: Tx, account_id: int, source_id: int, target_id: int, ranges: UidRanges, now: int
+) -> list[tuple[int, int]]:
+    """Copy messages into another mailbox of the same account; returns (source uid, new uid)."""
+    await get_by_id(tx, account_id, source_id)
+    await get_by_id(tx, account_id, target_id)
+    condition, args = uid_condition(ranges, 2)
+    rows = await tx.fetch(
+        "SELECT b.uid, b.message_id, b.flags, b.keywords, m.size FROM memberships b"
+        " JOIN messages m ON m.id = b.message_id"
+        f" WHERE b.mailbox_id = $1 AND {condition.replace('uid', 'b.uid')} ORDER BY b.uid",
+        source_id, *args,
+    )
+    if not rows:
+        return []
+    size = sum(row["size"] for row in rows)
+    await _charge_account(tx, account_id, size, len(rows))
+    unseen = sum(1 for row in rows if not row["flags"] & flagbits.SEEN)
+    state = await _bump(tx, target_id, len(rows), unseen, size, len(rows))
+    first_uid, modseq = state["uidnext"] - len(rows), state["highestmodseq"]
+    pairs = [(row["uid"], first_uid + i) for i, row in enumerate(rows)]
+    await tx.executemany(
+        "INSERT INTO memberships (mailbox_id, uid, message_id, modseq, flags, keywords, saved)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        [
+            (target_id, new_uid, row["message_id"], modseq, row["flags"], row["keywords"], now)
+            for (_, new_uid), row in zip(pairs, rows, strict=True)
+        ],
+    )
+    new_uids = tuple(new for _, new in pairs)
+    tx.notify(MailboxEvent(EventKind.NEW, account_id, target_id, new_uids, modseq))
+    return pairs
+
+
+async def move(
+    tx: Tx, account_id: int, source_id: int, target_id: int, ranges: UidRanges, now: int
+) -> list[tuple[int, int]]:
+    """RFC 6851 MOVE: copy, then expunge the originals, in one transaction."""
+    pairs = await copy(tx, account_id, source_id, target_id, ranges, now)
+    if not pairs:
+        return []
+    condition, args = uid_condition([(uid, uid) for uid, _ in pairs], 2)
+    rows = await tx.fetch(
+        MEMBERSHIP_SQL + f" AND {condition.replace('uid', 'b.uid')}", source_id, *args
+    )
+    modseq = await _remove_memberships(tx, account_id, source_id, rows, now)
+    uids = tuple(uid for uid, _ in pairs)
+    tx.notify(MailboxEvent(EventKind.EXPUNGED, account_id, source_id, uids, modseq))
+    return pairs
+
+
+async def delete_mailbox(tx: Tx, account_id: int, mailbox_id: int, now: int) -> None:
+    """RFC 9051 §6.3.5 DELETE. Refused for INBOX and for folders with subfolders."""
+    mailbox = await get_by_id(tx, account_id, mailbox_id)
+    if mailbox.name == "INBOX":
+        raise InvalidName("INBOX cannot be deleted")
+    if await has_children(tx, account_id, mailbox.name):
+        raise InvalidName(f"folder {mailbox.name} has subfolders; delete those first")
+    rows = await tx.fetch(MEMBERSHIP_SQL, mailbox_id)
+    if rows:
+        await _remove_memberships(tx, account_id, mailbox_id, rows, now)
+    await tx.execute("DELETE FROM expunged WHERE mailbox_id = $1", mailbox_id)
+    await tx.execute("DELETE FROM mailboxes WHERE id = $1", mailbox_id)
+    tx.notify(MailboxEvent(EventKind.MAILBOXES, account_id, mailbox_id))
+
+
+async def drop_account_messages(tx: Tx, account_id: int, now: int) -> list[str]:
+    """Remove every message of an account (account removal); returns affected blob hashes."""
+    rows = await tx.fetch(
+        "SELECT id, blob_hash FROM messages WHERE account_id = $1", account_id
+    )
+    await tx.execute(
+        "DELETE FROM memberships WHERE mailbox_id IN"
+        " (SELECT id FROM mailboxes WHERE account_id = $1)",
+        account_id,
+    )
+    await tx.execute(
+        "DELETE FROM expunged WHERE mailbox_id IN"
+        " (SELECT id FROM mailboxes WHERE account_id = $1)",
+        account_id,
+    )
+    await _release_orphans(tx, [row["id"] for row in rows], now)
+    return sorted({row["blob_hash"] for row in rows})
+
+
+async def expunged_since(tx: Tx, account_id: int, mailbox_id: int, modseq: int) -> list[int]:
+    """UIDs expunged after ``modseq``: QRESYNC's VANISHED (EARLIER) (RFC 7162 §3.2.5.1)."""
+    await get_by_id(tx, account_id, mailbox_id)
+    rows = await tx.fetch(
+        "SELECT uid FROM expunged WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid",
+        mailbox_id, modseq,
+    )
+    return [row[0] for row in rows]
+
+
+async def search_text(
+    tx: Tx, account_id: int, query: str, mailbox_id: int | None = None, limit: int = 200
+) -> list[tuple[int, int, int]]:
+    """(mailbox id, uid, message id) of messages holding every word, newest first."""
+    argument = search.match_argument(tx.dialect, query)
+    if argument is None:
+        return []
+    condition = search.match_condition(tx.dialect, "b.message_id", 2)
+    in_mailbox = "" if mailbox_id is None else " AND b.mailbox_id = $4"
+    rows = await tx.fetch(
+        "SELECT b.mailbox_id, b.uid, b.message_id FROM memberships b"
+        " JOIN mailboxes x ON x.id = b.mailbox_id"
+        f" WHERE x.account_id = $1 AND {condition}{in_mailbox}"
+        " ORDER BY b.message_id DESC LIMIT $3",
+        account_id, argument, limit, *(() if mailbox_id is None else (mailbox_id,)),
+    )
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+def attachments_json(attachments: Iterable[dict[str, object]]) -> str:
+    return json.dumps(list(attachments), separators=(",", ":"))

@@ -1,0 +1,296 @@
+"""``Store``: the one door to mail data for every protocol, page and command.
+
+It joins the database (``db.py``), the blob files (``blobs.py``), the parse-once step
+(``postbus.mime``) and the event bus, and reads the clock so the operations need not.
+
+Invariants: a message body is on disk (fsync'd) before the transaction that names it commits,
+and an append returns only after that commit (design.md, "Durability"). Blocking work (blob
+writes and fsyncs, parsing big messages) runs in a thread pool, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mmap
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from postbus import mime
+from postbus.store import directory, gc, mailboxes, messages, schema, settings
+from postbus.store.blobs import BlobRef, BlobStore
+from postbus.store.db import Database, Operation, PostgresDatabase, SqliteDatabase, T
+from postbus.store.events import EventBus
+from postbus.store.models import (
+    Account,
+    Address,
+    Appended,
+    Domain,
+    Mailbox,
+    MessageSummary,
+    StoredMessage,
+)
+from postbus.store.parsed import new_message
+
+PARSE_IN_THREAD_ABOVE = 512 * 1024
+IO_THREADS = 16
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+class Store:
+    def __init__(self, db: Database, blobs: BlobStore) -> None:
+        self.db = db
+        self.blobs = blobs
+        self.events: EventBus = db.events
+        self._io = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="postbus-blob")
+
+    @property
+    def dialect(self) -> str:
+        return self.db.dialect
+
+    async def close(self) -> None:
+        await self.db.close()
+        self._io.shutdown(wait=True)
+
+    async def write(self, op: Operation[T]) -> T:
+        return await self.db.write(op)
+
+    async def read(self, op: Operation[T]) -> T:
+        return await self.db.read(op)
+
+    async def _blocking(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)
+
+    # -- domains, accounts, addresses ---------------------------------------------------------
+
+    async def add_domain(self, name: str) -> Domain:
+        return await self.write(lambda tx: directory.add_domain(tx, name, _now()))
+
+    async def list_domains(self) -> list[Domain]:
+        return await self.read(directory.list_domains)
+
+    async def get_domain(self, name: str) -> Domain:
+        return await self.read(lambda tx: directory.get_domain(tx, name))
+
+    async def remove_domain(self, name: str) -> None:
+        await self.write(lambda tx: directory.remove_domain(tx, name))
+
+    async def add_account(self, address: str, password_hash: str, **options: Any) -> Account:
+        return await self.write(
+            lambda tx: directory.add_account(tx, address, password_hash, _now(), **options)
+        )
+
+    async def get_account(self, account_id: int) -> Account:
+        return await self.read(lambda tx: directory.get_account(tx, account_id))
+
+    async def find_account(self, address: str) -> Account:
+        return await self.read(lambda tx: directory.find_account(tx, address))
+
+    async def list_accounts(self, domain: str | None = None) -> list[Account]:
+        return await self.read(lambda tx: directory.list_accounts(tx, domain))
+
+    async def update_account(self, account_id: int, **changes: Any) -> Account:
+        return await self.write(lambda tx: directory.update_account(tx, account_id, **changes))
+
+    async def remove_account(self, account_id: int) -> None:
+        await self.write(lambda tx: directory.remove_account(tx, account_id, _now()))
+
+    async def add_alias(self, account_id: int, alias: str, max_addresses: int) -> Address:
+        return await self.write(
+            lambda tx: directory.add_alias(tx, account_id, alias, max_addresses)
+        )
+
+    async def list_addresses(self, account_id: int) -> list[Address]:
+        return await self.read(lambda tx: directory.list_addresses(tx, account_id))
+
+    async def remove_alias(self, alias: str) -> None:
+        await self.write(lambda tx: directory.remove_alias(tx, alias))
+
+    # -- mailboxes ----------------------------------------------------------------------------
+
+    async def list_mailboxes(self, account_id: int) -> list[Mailbox]:
+        return await self.read(lambda tx: mailboxes.list_all(tx, account_id))
+
+    async def get_mailbox(self, account_id: int, name: str) -> Mailbox:
+        return await self.read(lambda tx: mailboxes.get(tx, account_id, name))
+
+    async def special_mailbox(self, account_id: int, special_use: str) -> Mailbox | None:
+        return await self.read(lambda tx: mailboxes.get_special(tx, account_id, special_use))
+
+    async def create_mailbox(
+        self, account_id: int, name: str, special_use: str | None = None
+    ) -> Mailbox:
+        return await self.write(
+            lambda tx: mailboxes.create(tx, account_id, name, _now(), special_use)
+        )
+
+    async def rename_mailbox(self, account_id: int, old: str, new: str) -> Mailbox:
+        return await self.write(lambda tx: mailboxes.rename(tx, account_id, old, new, _now()))
+
+    async def delete_mailbox(self, account_id: int, mailbox_id: int) -> None:
+        await self.write(lambda tx: messages.delete_mailbox(tx, account_id, mailbox_id, _now()))
+
+    async def subscribe(self, account_id: int, name: str, subscribed: bool = True) -> None:
+        await self.write(lambda tx: mailboxes.set_subscribed(tx, account_id, name, subscribed))
+
+    # -- messages -----------------------------------------------------------------------------
+
+    async def store_body(self, source: bytes | Path) -> BlobRef:
+        """Write a message body to the blob store, durably; first half of an append."""
+        if isinstance(source, Path):
+            return await self._blocking(_put_path, self.blobs, source)
+        return await self._blocking(self.blobs.put_bytes, source)
+
+    async def append(
+        self,
+        account_id: int,
+        mailbox_id: int,
+        source: bytes | Path,
+        flags: Iterable[str] = (),
+        received: int | None = None,
+    ) -> Appended:
+        """Store a message: body to disk, parse once, metadata committed; then it is safe."""
+        blob = await self.store_body(source)
+        parsed = await self._parse(source)
+        new = new_message(blob, parsed)
+        flag_list = tuple(flags)
+        now = _now()
+        return await self.write(
+            lambda tx: messages.append(
+                tx, account_id, mailbox_id, new, flag_list, received or now, now
+            )
+        )
+
+    async def _parse(self, source: bytes | Path) -> Any:
+        if isinstance(source, Path):
+            return await self._blocking(_parse_path, source)
+        if len(source) > PARSE_IN_THREAD_ABOVE:
+            return await self._blocking(mime.parse_message, source)
+        return mime.parse_message(source)
+
+    async def newest(
+        self, account_id: int, mailbox_id: int, limit: int = 50, before_uid: int | None = None
+    ) -> list[MessageSummary]:
+        return await self.read(
+            lambda tx: messages.newest(tx, account_id, mailbox_id, limit, before_uid)
+        )
+
+    async def summaries(
+        self, account_id: int, mailbox_id: int, ranges: messages.UidRanges
+    ) -> list[MessageSummary]:
+        return await self.read(lambda tx: messages.summaries(tx, account_id, mailbox_id, ranges))
+
+    async def uids_and_flags(
+        self, account_id: int, mailbox_id: int
+    ) -> list[tuple[int, int, str, int]]:
+        return await self.read(lambda tx: messages.uids_and_flags(tx, account_id, mailbox_id))
+
+    async def get_message(self, account_id: int, message_id: int) -> StoredMessage:
+        return await self.read(lambda tx: messages.get_message(tx, account_id, message_id))
+
+    async def read_body(self, account_id: int, message_id: int) -> bytes:
+        stored = await self.get_message(account_id, message_id)
+        return await self._blocking(self.blobs.read, stored.blob_hash)
+
+    async def set_flags(
+        self,
+        account_id: int,
+        mailbox_id: int,
+        ranges: messages.UidRanges,
+        flags: Iterable[str],
+        mode: str,
+    ) -> list[tuple[int, tuple[str, ...], int]]:
+        flag_list = tuple(flags)
+        return await self.write(
+            lambda tx: messages.set_flags(tx, account_id, mailbox_id, ranges, flag_list, mode)
+        )
+
+    async def expunge(
+        self, account_id: int, mailbox_id: int, ranges: messages.UidRanges | None = None
+    ) -> list[int]:
+        return await self.write(
+            lambda tx: messages.expunge(tx, account_id, mailbox_id, ranges, _now())
+        )
+
+    async def copy(
+        self, account_id: int, source_id: int, target_id: int, ranges: messages.UidRanges
+    ) -> list[tuple[int, int]]:
+        return await self.write(
+            lambda tx: messages.copy(tx, account_id, source_id, target_id, ranges, _now())
+        )
+
+    async def move(
+        self, account_id: int, source_id: int, target_id: int, ranges: messages.UidRanges
+    ) -> list[tuple[int, int]]:
+        return await self.write(
+            lambda tx: messages.move(tx, account_id, source_id, target_id, ranges, _now())
+        )
+
+    async def expunged_since(self, account_id: int, mailbox_id: int, modseq: int) -> list[int]:
+        return await self.read(
+            lambda tx: messages.expunged_since(tx, account_id, mailbox_id, modseq)
+        )
+
+    async def search(
+        self, account_id: int, query: str, mailbox_id: int | None = None, limit: int = 200
+    ) -> list[tuple[int, int, int]]:
+        return await self.read(
+            lambda tx: messages.search_text(tx, account_id, query, mailbox_id, limit)
+        )
+
+    # -- settings, audit, maintenance ---------------------------------------------------------
+
+    async def get_setting(self, account_id: int, name: str) -> str | None:
+        return await self.read(lambda tx: settings.get_setting(tx, account_id, name))
+
+    async def set_setting(self, account_id: int, name: str, value: str | None) -> None:
+        await self.write(lambda tx: settings.set_setting(tx, account_id, name, value))
+
+    async def audit(
+        self, actor: str, action: str, account_id: int | None = None, detail: str = ""
+    ) -> None:
+        await self.write(
+            lambda tx: settings.audit(tx, _now(), actor, action, account_id, detail)
+        )
+
+    async def collect_garbage(self, grace: int = gc.GRACE_SECONDS) -> gc.Collected:
+        return await gc.collect(self.db, self.blobs, _now(), grace)
+
+
+def _put_path(blobs: BlobStore, path: Path) -> BlobRef:
+    with path.open("rb") as source:
+        return blobs.put_file(source)
+
+
+def _parse_path(path: Path) -> Any:
+    with path.open("rb") as source:
+        if path.stat().st_size == 0:
+            return mime.parse_message(b"")
+        with mmap.mmap(source.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            return mime.parse_message(mapped)
+
+
+async def _migrate(db: Database) -> None:
+    await db.write(schema.migrate)
+
+
+async def open_sqlite(path: Path, blob_dir: Path) -> Store:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = SqliteDatabase(path, EventBus())
+    await _migrate(db)
+    blobs = BlobStore(blob_dir)
+    blobs.clean_partial()
+    return Store(db, blobs)
+
+
+async def open_postgres(dsn: str, blob_dir: Path) -> Store:
+    db = await PostgresDatabase.connect(dsn, EventBus())
+    await _migrate(db)
+    blobs = BlobStore(blob_dir)
+    blobs.clean_partial()
+    return Store(db, blobs)
