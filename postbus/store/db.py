@@ -101,6 +101,8 @@ def _connect_sqlite(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA cache_size=-65536")
+    # Savepoint journals (one per operation in a group commit) stay in memory.
+    conn.execute("PRAGMA temp_store=MEMORY")
     return conn
 
 

@@ -313,7 +313,7 @@ async def _release_orphans(tx: Tx, message_ids: Iterable[int], now: int) -> None
         await tx.execute("DELETE FROM messages WHERE id = $1", message_id)
         await tx.execute(
             "UPDATE blobs SET refcount = refcount - 1, unreferenced_since ="
-            " CASE WHEN refcount = 1 THEN $1 ELSE NULL END WHERE hash = $2",
+            " CASE WHEN refcount = 1 THEN CAST($1 AS BIGINT) ELSE NULL END WHERE hash = $2",
             now, blob_hash,
         )
 

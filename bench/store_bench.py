@@ -1,0 +1,183 @@
+"""Store benchmark: build a big mailbox through the real append path and time what users feel.
+
+    .venv/bin/python -m bench.store_bench --backend sqlite --count 500000
+    .venv/bin/python -m bench.store_bench --backend postgres --count 500000
+
+Each message goes through ``Store.append`` exactly as an SMTP delivery or IMAP APPEND does:
+blob written and fsync'd, parsed once, metadata committed (group commit), event published.
+``--parallel`` appends are kept in flight, as parallel SMTP sessions would. Then it measures
+opening the mailbox (its counters), listing the newest 50 with envelope fields, and full-text
+word queries, and reports sizes and peak memory. Results go to stdout as a Markdown table row
+block and, with ``--json``, to a file. Not a test: run it by hand, record in bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bench.synth import synthetic_messages
+from postbus.store import Store, open_postgres, open_sqlite
+
+ADDRESS = "bench@example.test"
+PG_ADMIN = os.environ.get("POSTBUS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+PG_DATABASE = "postbus_bench"
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def timed_ms(action: Callable[[], Awaitable[Any]], repeat: int = 21) -> tuple[float, float]:
+    """(median, p95) in milliseconds over ``repeat`` runs after one warm-up."""
+    await action()
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        await action()
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.95) - 1]
+
+
+async def open_store(backend: str, data_dir: Path) -> Store:
+    if backend == "sqlite":
+        return await open_sqlite(data_dir / "postbus.sqlite3", data_dir / "blobs")
+    admin = await asyncpg.connect(PG_ADMIN)
+    await admin.execute(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
+    await admin.execute(f"CREATE DATABASE {PG_DATABASE}")
+    await admin.close()
+    return await open_postgres(PG_ADMIN.rpartition("/")[0] + "/" + PG_DATABASE, data_dir / "blobs")
+
+
+async def database_bytes(store: Store, data_dir: Path) -> int:
+    if store.dialect == "sqlite":
+        return sum(p.stat().st_size for p in data_dir.glob("postbus.sqlite3*"))
+    return await store.read(lambda tx: tx.fetchval("SELECT pg_database_size(current_database())"))
+
+
+async def import_messages(
+    store: Store, account_id: int, mailbox_id: int, count: int, parallel: int, report_every: int
+) -> dict[str, Any]:
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue(parallel * 4)
+    done = 0
+    raw_bytes = 0
+    started = time.perf_counter()
+    checkpoints = []
+
+    async def producer() -> None:
+        for raw in synthetic_messages(count, to=ADDRESS):
+            await queue.put(raw)
+        for _ in range(parallel):
+            await queue.put(None)
+
+    async def worker() -> None:
+        nonlocal done, raw_bytes
+        while (raw := await queue.get()) is not None:
+            await store.append(account_id, mailbox_id, raw)
+            done += 1
+            raw_bytes += len(raw)
+            if done % report_every == 0:
+                elapsed = time.perf_counter() - started
+                checkpoints.append({"messages": done, "rate": done / elapsed, "rss_mb": rss_mb()})
+                print(f"  {done:>8} messages  {done / elapsed:7.0f} msg/s  rss {rss_mb():6.0f} MB",
+                      flush=True)
+
+    await asyncio.gather(producer(), *(worker() for _ in range(parallel)))
+    elapsed = time.perf_counter() - started
+    return {"seconds": elapsed, "rate": count / elapsed, "raw_bytes": raw_bytes,
+            "checkpoints": checkpoints}
+
+
+async def run(backend: str, count: int, parallel: int, data_dir: Path) -> dict[str, Any]:
+    store = await open_store(backend, data_dir)
+    try:
+        await store.add_domain("example.test")
+        account = await store.add_account(ADDRESS, "not-a-real-hash")
+        inbox = await store.get_mailbox(account.id, "INBOX")
+        print(f"{backend}: importing {count} messages, {parallel} in flight", flush=True)
+        imported = await import_messages(
+            store, account.id, inbox.id, count, parallel, max(count // 10, 1)
+        )
+        results: dict[str, Any] = {"backend": backend, "count": count, "import": imported}
+        results["open_ms"] = await timed_ms(lambda: store.get_mailbox(account.id, "INBOX"))
+        results["newest50_ms"] = await timed_ms(lambda: store.newest(account.id, inbox.id, 50))
+        for word in ("zeppelin", "quarterly"):
+            hits = len(await store.search(account.id, word, limit=100))
+            results[f"search_{word}_ms"] = await timed_ms(
+                lambda w=word: store.search(account.id, w, limit=100)
+            )
+            results[f"search_{word}_hits"] = hits
+        results["database_mb"] = await database_bytes(store, data_dir) / 1e6
+        results["blobs_mb"] = store.blobs.stored_size() / 1e6
+        results["raw_mb"] = imported["raw_bytes"] / 1e6
+        results["peak_rss_mb"] = peak_mb()
+        return results
+    finally:
+        await store.close()
+
+
+def summary(results: dict[str, Any]) -> str:
+    first, last = results["import"]["checkpoints"][0], results["import"]["checkpoints"][-1]
+    return "\n".join([
+        f"backend {results['backend']}, {results['count']:,} messages "
+        f"({results['raw_mb']:,.0f} MB raw)",
+        f"  import            {results['import']['rate']:,.0f} msg/s",
+        f"  database          {results['database_mb']:,.0f} MB;"
+        f" blobs {results['blobs_mb']:,.0f} MB",
+        f"  open mailbox      {results['open_ms'][0]:.2f} ms (p95 {results['open_ms'][1]:.2f})",
+        f"  newest 50         {results['newest50_ms'][0]:.2f} ms"
+        f" (p95 {results['newest50_ms'][1]:.2f})",
+        f"  search zeppelin   {results['search_zeppelin_ms'][0]:.1f} ms "
+        f"({results['search_zeppelin_hits']} hits shown)",
+        f"  search quarterly  {results['search_quarterly_ms'][0]:.1f} ms "
+        f"({results['search_quarterly_hits']} hits shown)",
+        f"  memory            rss {first['rss_mb']:.0f} MB at {first['messages']:,},"
+        f" {last['rss_mb']:.0f} MB at {last['messages']:,}; peak {results['peak_rss_mb']:.0f} MB",
+    ])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--count", type=int, default=500_000)
+    parser.add_argument("--parallel", type=int, default=32)
+    parser.add_argument("--data-dir", type=Path, help="kept afterwards (default: a temp dir)")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args()
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="postbus-bench-", dir="/var/tmp"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        import uvloop
+
+        results = uvloop.run(run(args.backend, args.count, args.parallel, data_dir))
+    finally:
+        if args.data_dir is None:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    print(summary(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from postbus.cli import app
+
+app(prog_name="postbus")

@@ -1,0 +1,138 @@
+"""``postbus serve``: one asyncio process, every listener, the background tasks, a clean stop.
+
+Protocol packages plug in by registering a ``ListenerFactory`` for their protocol name; the
+server opens the store, asks each configured listener's factory for an ``asyncio.Server`` and
+logs one line per listener. On SIGTERM or SIGINT it stops accepting, gives connections in flight
+``SHUTDOWN_GRACE`` seconds to finish, closes the store and returns, so the process exits 0.
+
+Invariants: the store opens before any listener and closes after the last one; a listener that
+cannot bind stops the start-up with one clear line (no half-started service).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from postbus.config import Config, Listener
+from postbus.store import Store, open_postgres, open_sqlite
+from postbus.tls import ensure_self_signed, server_context
+
+log = logging.getLogger("postbus")
+
+SHUTDOWN_GRACE = 10.0
+GC_INTERVAL = 3600.0
+
+
+@dataclass
+class Service:
+    """What every listener and background task shares."""
+
+    config: Config
+    store: Store
+    tls: ssl.SSLContext | None
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+ListenerFactory = Callable[[Service, Listener], Awaitable[asyncio.AbstractServer]]
+PROTOCOLS: dict[str, ListenerFactory] = {}
+
+
+def register(protocol: str, factory: ListenerFactory) -> None:
+    PROTOCOLS[protocol] = factory
+
+
+class StartupError(Exception):
+    """The service cannot start; the message is one line for the administrator."""
+
+
+async def open_store(config: Config) -> Store:
+    if config.store.backend == "postgres":
+        assert config.store.dsn is not None  # config.py refuses postgres without a dsn
+        return await open_postgres(config.store.dsn, config.blob_dir)
+    return await open_sqlite(config.sqlite_path, config.blob_dir)
+
+
+def load_tls(config: Config) -> ssl.SSLContext:
+    ensure_self_signed(config.cert_file, config.key_file, config.server.hostname)
+    return server_context(config.cert_file, config.key_file)
+
+
+async def _start_listener(service: Service, listener: Listener) -> asyncio.AbstractServer | None:
+    factory = PROTOCOLS.get(listener.protocol)
+    where = f"{listener.host}:{listener.port}"
+    if factory is None:
+        log.warning("%s %s: %s is not served by this version yet", listener.name, where,
+                    listener.protocol)
+        return None
+    try:
+        server = await factory(service, listener)
+    except OSError as exc:
+        raise StartupError(f"{listener.name}: cannot listen on {where}: {exc.strerror}") from exc
+    log.info("%s listening on %s (%s, tls %s)", listener.name, where, listener.protocol,
+             listener.tls)
+    return server
+
+
+async def _collect_garbage(store: Store) -> None:
+    while True:
+        await asyncio.sleep(GC_INTERVAL)
+        try:
+            collected = await store.collect_garbage()
+        except Exception:  # a failed sweep is retried next hour; never stop the service for it
+            log.exception("blob garbage collection failed")
+            continue
+        if collected.rows or collected.files:
+            log.info("garbage collection: %d blob rows, %d files", collected.rows, collected.files)
+
+
+async def serve(
+    config: Config,
+    prepare: Callable[[Store], Awaitable[None]] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run until ``stop`` is set or SIGTERM/SIGINT arrives."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    store = await open_store(config)
+    servers: list[asyncio.AbstractServer] = []
+    try:
+        if prepare is not None:
+            await prepare(store)
+        service = Service(config, store, load_tls(config))
+        for listener in config.listeners:
+            server = await _start_listener(service, listener)
+            if server is not None:
+                servers.append(server)
+        service.background.append(asyncio.create_task(_collect_garbage(store)))
+        log.info("postbus is ready (%s store, data in %s)", config.store.backend, config.data_dir)
+        await stop.wait()
+        log.info("stopping: no new connections, finishing what is in flight")
+        await _shutdown(service, servers)
+    finally:
+        for server in servers:
+            server.close()
+        await store.close()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    log.info("stopped")
+
+
+async def _shutdown(service: Service, servers: list[asyncio.AbstractServer]) -> None:
+    for server in servers:
+        server.close()
+    try:
+        await asyncio.wait_for(
+            asyncio.gather(*(server.wait_closed() for server in servers)), SHUTDOWN_GRACE
+        )
+    except TimeoutError:
+        log.warning("connections still open after %.0f s; closing them", SHUTDOWN_GRACE)
+    for task in service.background:
+        task.cancel()
+    await asyncio.gather(*service.background, return_exceptions=True)

@@ -1,0 +1,193 @@
+"""Appending, listing, flagging, copying, moving, expunging and searching, on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from postbus.store import NotFound, OverQuota, Store
+from postbus.store.events import EventKind
+from postbus.store.models import Account
+
+
+def message(subject: str, body: str = "Hello.", **headers: str) -> bytes:
+    lines = [
+        "From: Anna de Vries <anna@example.net>",
+        "To: a@example.org",
+        f"Subject: {subject}",
+        "Date: Tue, 24 Nov 2026 10:00:00 +0100",
+        f"Message-ID: <{abs(hash(subject))}@example.net>",
+    ]
+    lines += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
+    lines += ["MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", "", body, ""]
+    return "\r\n".join(lines).encode()
+
+
+@pytest.fixture
+async def account(store: Store) -> Account:
+    await store.add_domain("example.org")
+    return await store.add_account("a@example.org", "hash")
+
+
+async def folder(store: Store, account: Account, name: str = "INBOX") -> int:
+    return (await store.get_mailbox(account.id, name)).id
+
+
+async def test_append_assigns_uids_and_keeps_counters(store: Store, account: Account) -> None:
+    inbox = await folder(store, account)
+    first = await store.append(account.id, inbox, message("one"))
+    second = await store.append(account.id, inbox, message("two"), flags=["\\Seen"])
+    assert (first.uid, second.uid) == (1, 2)
+    assert second.modseq > first.modseq
+    box = await store.get_mailbox(account.id, "INBOX")
+    assert (box.message_count, box.unseen_count, box.uidnext) == (2, 1, 3)
+    assert box.total_bytes == len(message("one")) + len(message("two"))
+    listed = await store.newest(account.id, inbox)
+    assert [m.subject for m in listed] == ["two", "one"]
+    assert listed[0].from_email == "anna@example.net"
+    assert listed[0].from_name == "Anna de Vries"
+    assert listed[0].flags == ("\\Seen",)
+    assert await store.read_body(account.id, first.message_id) == message("one")
+    refreshed = await store.get_account(account.id)
+    assert refreshed.used_messages == 2 and refreshed.used_bytes == box.total_bytes
+
+
+async def test_append_from_a_spool_file(store: Store, account: Account, tmp_path: Path) -> None:
+    spool = tmp_path / "spool.eml"
+    spool.write_bytes(message("spooled"))
+    appended = await store.append(account.id, await folder(store, account), spool)
+    assert await store.read_body(account.id, appended.message_id) == message("spooled")
+
+
+async def test_flags_change_counters_and_modseq(store: Store, account: Account) -> None:
+    inbox = await folder(store, account)
+    for n in range(3):
+        await store.append(account.id, inbox, message(f"m{n}"))
+    changed = await store.set_flags(account.id, inbox, [(1, 2)], ["\\Seen", "$Important"], "add")
+    assert [(uid, flags) for uid, flags, _ in changed] == [
+        (1, ("\\Seen", "$Important")),
+        (2, ("\\Seen", "$Important")),
+    ]
+    assert (await store.get_mailbox(account.id, "INBOX")).unseen_count == 1
+    again = await store.set_flags(account.id, inbox, [(1, 2)], ["\\Seen"], "add")
+    assert again == []  # nothing changed, no new modseq
+    removed = await store.set_flags(account.id, inbox, [(2, 2)], ["\\seen", "$important"], "remove")
+    assert removed[0][1] == ()
+    assert (await store.get_mailbox(account.id, "INBOX")).unseen_count == 2
+
+
+async def test_copy_shares_the_body_and_expunge_frees_it(store: Store, account: Account) -> None:
+    inbox = await folder(store, account)
+    archive = await folder(store, account, "Archive")
+    appended = await store.append(account.id, inbox, message("keep me"))
+    pairs = await store.copy(account.id, inbox, archive, [(1, 1)])
+    assert pairs == [(1, 1)]
+    await store.set_flags(account.id, inbox, [(1, 1)], ["\\Deleted"], "add")
+    assert await store.expunge(account.id, inbox) == [1]
+    archived = await store.newest(account.id, archive)
+    assert archived[0].message_id == appended.message_id
+    inbox_state = await store.get_mailbox(account.id, "INBOX")
+    assert await store.expunged_since(account.id, inbox, inbox_state.highestmodseq - 1) == [1]
+    await store.set_flags(account.id, archive, [(1, 1)], ["\\Deleted"], "add")
+    await store.expunge(account.id, archive)
+    with pytest.raises(NotFound):
+        await store.get_message(account.id, appended.message_id)
+    collected = await store.collect_garbage(grace=-10)
+    assert (collected.rows, collected.files) == (1, 1)
+    assert list(store.blobs.stored_hashes()) == []
+    assert (await store.get_account(account.id)).used_bytes == 0
+
+
+async def test_move_is_copy_plus_expunge(store: Store, account: Account) -> None:
+    inbox = await folder(store, account)
+    trash = await folder(store, account, "Trash")
+    for n in range(3):
+        await store.append(account.id, inbox, message(f"m{n}"))
+    assert await store.move(account.id, inbox, trash, [(2, 3)]) == [(2, 1), (3, 2)]
+    assert [m.uid for m in await store.newest(account.id, inbox)] == [1]
+    box = await store.get_mailbox(account.id, "Trash")
+    assert (box.message_count, box.uidnext) == (2, 3)
+
+
+async def test_uid_expunge_only_touches_given_uids(store: Store, account: Account) -> None:
+    inbox = await folder(store, account)
+    for n in range(3):
+        await store.append(account.id, inbox, message(f"m{n}"))
+    await store.set_flags(account.id, inbox, [(1, 3)], ["\\Deleted"], "add")
+    assert await store.expunge(account.id, inbox, [(2, 2)]) == [2]
+    assert [m.uid for m in await store.newest(account.id, inbox)] == [3, 1]
+
+
+async def test_quota_is_enforced(store: Store, account: Account) -> None:
+    small = await store.add_account("small@example.org", "hash", quota_messages=1)
+    inbox = await folder(store, small)
+    await store.append(small.id, inbox, message("first"))
+    with pytest.raises(OverQuota):
+        await store.append(small.id, inbox, message("second"))
+    box = await store.get_mailbox(small.id, "INBOX")
+    assert box.message_count == 1  # the refused append left nothing behind
+
+
+async def test_threads_follow_references(store: Store, account: Account) -> None:
+    inbox = await folder(store, account)
+    root = message("Plan")
+    await store.append(account.id, inbox, root)
+    reply = message("Re: Plan", In_Reply_To=f"<{abs(hash('Plan'))}@example.net>")
+    await store.append(account.id, inbox, reply)
+    other = message("Unrelated")
+    await store.append(account.id, inbox, other)
+    listed = {m.subject: m.thread_id for m in await store.newest(account.id, inbox)}
+    assert listed["Plan"] == listed["Re: Plan"] != listed["Unrelated"]
+
+
+async def test_full_text_search_folds_case_and_accents(store: Store, account: Account) -> None:
+    inbox = await folder(store, account)
+    await store.append(account.id, inbox, message("Vergadering", "Het duurt één uur."))
+    await store.append(account.id, inbox, message("Lunch", "Broodjes om twaalf."))
+    await store.append(account.id, await folder(store, account, "Archive"),
+                       message("Oud", "Nog een uur over."))
+    hits = await store.search(account.id, "EEN uur")
+    assert len(hits) == 2
+    in_inbox = await store.search(account.id, "een", mailbox_id=inbox)
+    assert [(mailbox, uid) for mailbox, uid, _ in in_inbox] == [(inbox, 1)]
+    assert await store.search(account.id, "vergadering") != []  # the subject is indexed too
+    assert await store.search(account.id, 'broodjes" (*^') != []  # query syntax stays text
+    assert await store.search(account.id, "   ") == []
+
+
+async def test_search_never_crosses_accounts(store: Store, account: Account) -> None:
+    other = await store.add_account("b@example.org", "hash")
+    await store.append(other.id, await folder(store, other), message("Geheim", "zeppelin"))
+    assert await store.search(account.id, "zeppelin") == []
+    assert len(await store.search(other.id, "zeppelin")) == 1
+
+
+async def test_events_arrive_after_commit(store: Store, account: Account) -> None:
+    inbox = await folder(store, account)
+    with store.events.subscribe(account.id) as subscription:
+        await store.append(account.id, inbox, message("ping"))
+        event = await asyncio.wait_for(subscription.get(), 2)
+        assert (event.kind, event.mailbox_id, event.uids) == (EventKind.NEW, inbox, (1,))
+        await store.set_flags(account.id, inbox, [(1, 1)], ["\\Flagged"], "add")
+        event = await asyncio.wait_for(subscription.get(), 2)
+        assert event.kind is EventKind.FLAGS
+
+
+async def test_parallel_appends_get_distinct_uids(store: Store, account: Account) -> None:
+    inbox = await folder(store, account)
+    results = await asyncio.gather(
+        *(store.append(account.id, inbox, message(f"p{n}")) for n in range(40))
+    )
+    assert sorted(r.uid for r in results) == list(range(1, 41))
+    box = await store.get_mailbox(account.id, "INBOX")
+    assert (box.message_count, box.uidnext) == (40, 41)
+
+
+async def test_remove_account_releases_bodies(store: Store, account: Account) -> None:
+    inbox = await folder(store, account)
+    await store.append(account.id, inbox, message("bye"))
+    await store.remove_account(account.id)
+    collected = await store.collect_garbage(grace=-10)
+    assert collected.files == 1
