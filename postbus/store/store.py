@@ -22,6 +22,7 @@ from postbus import mime
 from postbus.store import directory, gc, mailboxes, messages, schema, settings
 from postbus.store.blobs import BlobRef, BlobStore
 from postbus.store.db import Database, Operation, PostgresDatabase, SqliteDatabase, T
+from postbus.store.errors import StoreError
 from postbus.store.events import EventBus
 from postbus.store.models import (
     Account,
@@ -165,6 +166,37 @@ class Store:
                 tx, account_id, mailbox_id, new, flag_list, received or now, now
             )
         )
+
+    async def append_many(
+        self,
+        targets: Iterable[tuple[int, int, Iterable[str]]],
+        source: bytes | Path,
+        received: int | None = None,
+    ) -> list[Appended | StoreError]:
+        """One body to several (account, mailbox, flags) targets: one blob, one parse.
+
+        Each target is its own operation, so one full mailbox refuses only its own copy; the
+        refusal comes back in its place in the list.
+        """
+        blob = await self.store_body(source)
+        new = new_message(blob, await self._parse(source))
+        now = _now()
+
+        async def one(account_id: int, mailbox_id: int, flags: tuple[str, ...]) -> Appended:
+            return await self.write(
+                lambda tx: messages.append(
+                    tx, account_id, mailbox_id, new, flags, received or now, now
+                )
+            )
+
+        outcomes = await asyncio.gather(
+            *(one(account, mailbox, tuple(flags)) for account, mailbox, flags in targets),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, StoreError):
+                raise outcome
+        return list(outcomes)  # type: ignore[arg-type]
 
     async def _parse(self, source: bytes | Path) -> Any:
         if isinstance(source, Path):
