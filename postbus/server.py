@@ -18,6 +18,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from postbus.accounts.auth import Authenticator, LoginThrottle
 from postbus.config import Config, Listener
 from postbus.store import Store, open_postgres, open_sqlite
 from postbus.tls import ensure_self_signed, server_context
@@ -35,6 +36,7 @@ class Service:
     config: Config
     store: Store
     tls: ssl.SSLContext | None
+    auth: Authenticator
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -55,6 +57,14 @@ async def open_store(config: Config) -> Store:
         assert config.store.dsn is not None  # config.py refuses postgres without a dsn
         return await open_postgres(config.store.dsn, config.blob_dir)
     return await open_sqlite(config.sqlite_path, config.blob_dir)
+
+
+def make_authenticator(config: Config, store: Store) -> Authenticator:
+    limits = config.limits
+    throttle = LoginThrottle(
+        limits.failed_logins_per_ip, limits.failed_logins_per_account, limits.failed_login_window
+    )
+    return Authenticator(store, throttle)
 
 
 def load_tls(config: Config) -> ssl.SSLContext:
@@ -105,7 +115,7 @@ async def serve(
     try:
         if prepare is not None:
             await prepare(store)
-        service = Service(config, store, load_tls(config))
+        service = Service(config, store, load_tls(config), make_authenticator(config, store))
         for listener in config.listeners:
             server = await _start_listener(service, listener)
             if server is not None:
