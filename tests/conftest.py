@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import socket
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -76,3 +78,19 @@ async def store(
         yield opened
     finally:
         await opened.close()
+
+
+def require_tool(name: str) -> str:
+    """Path of a Debian peer or client; in CI its absence fails, elsewhere it skips."""
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is missing: scripts/test-setup installs it when run as root")
+        pytest.skip(f"{name} is not installed (scripts/test-setup installs it as root)")
+    return path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
