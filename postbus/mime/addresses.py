@@ -20,6 +20,7 @@ from postbus.mime.headers import decode_words
 MISSING_MAILBOX = "MISSING_MAILBOX"
 MISSING_DOMAIN = "MISSING_DOMAIN"
 MAX_ADDRESSES = 1000
+MAX_FIELD_CHARS = 64 * 1024  # of one address field; beyond it, addresses are not read
 
 EnvelopeAddress = list  # [name, adl, mailbox, host], each str | None
 
@@ -184,6 +185,8 @@ def parse_address_list(value: str | None) -> list[list[str | None]]:
     """An address-list / mailbox-list field value in IMAP envelope form (see module doc)."""
     if not value:
         return []
+    if len(value) > MAX_FIELD_CHARS:
+        value = value[:MAX_FIELD_CHARS]
     fast = _fast(value)
     if fast is not None:
         return fast[:MAX_ADDRESSES]

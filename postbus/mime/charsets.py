@@ -44,7 +44,6 @@ _REFUSED = {
     "undefined",
     "idna",
     "punycode",
-    "utf_7",
     "mbcs",
     "oem",
 }

@@ -22,16 +22,18 @@ Envelope = list[Any]
 DATE, SUBJECT, FROM, SENDER, REPLY_TO, TO, CC, BCC, IN_REPLY_TO, MESSAGE_ID = range(10)
 
 
+_NIL: list[None] = [None]
+
+
 def _first(fields: dict[str, list[str]], name: str) -> str | None:
-    values = fields.get(name)
-    return values[0] if values else None
+    return fields.get(name, _NIL)[0]
 
 
 def build_envelope(fields: dict[str, list[str]]) -> Envelope:
     """The envelope of a header parsed by `headers.parse_fields`."""
     addrs = {}
     for name in ("from", "sender", "reply-to", "to", "cc", "bcc"):
-        value = _first(fields, name)
+        value = fields.get(name, _NIL)[0]
         addrs[name] = parse_address_list(value) or None if value else None
     sender = addrs["sender"] or addrs["from"]
     reply_to = addrs["reply-to"] or addrs["from"]

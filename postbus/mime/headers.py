@@ -11,6 +11,7 @@ PostgreSQL text and never carry meaning in a header.
 from __future__ import annotations
 
 import binascii
+import mmap
 import re
 from email.utils import parsedate_tz
 
@@ -68,11 +69,28 @@ def find_body_start(buf: Buffer, start: int, end: int) -> int:
         pos, window = stop - 2, window * 4
 
 
-def header_block(raw: bytes | bytearray | memoryview) -> bytes:
-    """The header of a message, including the empty line that ends it (IMAP BODY[HEADER])."""
+def as_buffer(raw: bytes | bytearray | memoryview | mmap.mmap) -> bytes | bytearray | mmap.mmap:
+    """Something with find() and slicing, without copying when that can be avoided.
+
+    A C-contiguous memoryview that covers all of a bytes/bytearray/mmap is replaced by that
+    object; any other memoryview is copied once.
+    """
     if isinstance(raw, memoryview):
-        raw = raw.tobytes()
-    return bytes(raw[: find_body_start(raw, 0, len(raw))])
+        obj = raw.obj
+        if isinstance(obj, bytes | bytearray | mmap.mmap) and raw.c_contiguous:
+            try:
+                if raw.nbytes == len(obj):
+                    return obj
+            except (ValueError, TypeError):  # a closed mmap
+                pass
+        return raw.tobytes()
+    return raw
+
+
+def header_block(raw: bytes | bytearray | memoryview | mmap.mmap) -> bytes:
+    """The header of a message, including the empty line that ends it (IMAP BODY[HEADER])."""
+    buf = as_buffer(raw)
+    return bytes(buf[: find_body_start(buf, 0, len(buf))])
 
 
 def decode_header_bytes(data: Buffer) -> str:
@@ -164,7 +182,7 @@ def decode_words(value: str) -> str:
     if "=?" not in value:
         return value
     out: list[str] = []
-    pending = b""
+    pending: list[bytes] = []  # decoded octets of adjacent words in one charset
     pending_charset = ""
     pos = 0
     after_word = False
@@ -175,21 +193,21 @@ def decode_words(value: str) -> str:
         data = _word_bytes(m.group(2), m.group(3))
         if data is None:  # undecodable word: keep it as it is
             if pending:
-                out.append(decode_bytes(pending, pending_charset))
-                pending = b""
+                out.append(decode_bytes(b"".join(pending), pending_charset))
+                pending = []
             out.append(value[pos : m.end()])
             pos, after_word = m.end(), False
             continue
         if pending and (not adjacent or charset != pending_charset):
-            out.append(decode_bytes(pending, pending_charset))
-            pending = b""
+            out.append(decode_bytes(b"".join(pending), pending_charset))
+            pending = []
         if not adjacent:
             out.append(gap)
-        pending += data
+        pending.append(data)
         pending_charset = charset
         pos, after_word = m.end(), True
     if pending:
-        out.append(decode_bytes(pending, pending_charset))
+        out.append(decode_bytes(b"".join(pending), pending_charset))
     out.append(value[pos:])
     return "".join(out)
 

@@ -1,7 +1,8 @@
 """parse_message: everything the store keeps about a message, from one pass over its octets.
 
 Invariants:
-- Pure: no I/O, no clock, no global state. Never raises: on any internal failure the message
+- Pure: no I/O, no clock; the only shared state is a memo of parsed Content-Type values
+  (params.py). Never raises: on any internal failure the message
   is described as one text/plain part spanning the whole input.
 - The input is not copied as a whole (an mmap of a 50 MB file is fine); only header blocks and
   the first MAX_PART_OCTETS of each body text part are sliced out. A memoryview is used
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from postbus.mime.addresses import Address, parse_address_list, to_addresses
 from postbus.mime.envelope import BCC, CC, FROM, TO, Envelope, build_envelope
 from postbus.mime.headers import (
+    as_buffer,
     decode_unstructured,
     parse_date,
     parse_message_id,
@@ -53,26 +55,15 @@ class ParsedMessage:
     has_attachment: bool
 
 
-def _buffer(raw: RawMessage) -> bytes | bytearray | mmap.mmap:
-    if isinstance(raw, memoryview):
-        obj = raw.obj
-        # A C-contiguous view with as many octets as its object is a view of all of it.
-        if isinstance(obj, bytes | bytearray | mmap.mmap) and raw.c_contiguous:
-            try:
-                if raw.nbytes == len(obj):
-                    return obj
-            except (ValueError, TypeError):  # a closed mmap
-                pass
-        return raw.tobytes()
-    return raw
-
-
 def parse_message(raw: RawMessage) -> ParsedMessage:
     """Parse a message once (at delivery or APPEND); never raises. See ParsedMessage."""
-    size = len(raw) if not isinstance(raw, memoryview) else raw.nbytes
     try:
-        return _parse(_buffer(raw), size)
-    except Exception:
+        size = raw.nbytes if isinstance(raw, memoryview) else len(raw)
+    except Exception:  # e.g. a closed mmap
+        return _fallback(0)
+    try:
+        return _parse(as_buffer(raw), size)
+    except Exception:  # a bug; never the reason to refuse a message
         return _fallback(size)
 
 

@@ -49,22 +49,30 @@ def parse_params(text: str) -> dict[str, str]:
 
 
 def _join_continuations(raw: dict[str, str]) -> dict[str, str]:
-    """RFC 2231 §3: name*0, name*1... (each maybe "*"-encoded, §4.1) become one parameter."""
-    out: dict[str, str] = {}
+    """RFC 2231 §3: name*0, name*1... (each maybe "*"-encoded, §4.1) become one parameter.
+
+    The joined parameter takes the place of its first section; the order is kept.
+    """
     sections: dict[str, list[tuple[int, str, bool]]] = {}
+    for name, value in raw.items():
+        m = _SECTION.fullmatch(name)
+        if m is not None:
+            sections.setdefault(m.group(1), []).append((int(m.group(2)), value, bool(m.group(3))))
+    out: dict[str, str] = {}
     for name, value in raw.items():
         m = _SECTION.fullmatch(name)
         if m is None:
             out.setdefault(name, value)
             continue
-        sections.setdefault(m.group(1), []).append((int(m.group(2)), value, bool(m.group(3))))
-    for base, parts in sections.items():
+        parts = sections.pop(m.group(1), None)
+        if parts is None:  # already joined
+            continue
         parts.sort()
         if parts[0][2]:  # first section encoded: charset'lang'%XX...
             joined = "".join(v if enc else _percent(v) for _, v, enc in parts)
-            out.setdefault(base + "*", joined)
+            out.setdefault(m.group(1) + "*", joined)
         else:
-            out.setdefault(base, "".join(v for _, v, _ in parts))
+            out.setdefault(m.group(1), "".join(v for _, v, _ in parts))
     return out
 
 

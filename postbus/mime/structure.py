@@ -31,12 +31,14 @@ from postbus.mime.params import parse_content_type, parse_disposition
 MAX_DEPTH = 50
 MAX_PARTS = 5000
 MAX_BOUNDARY = 200  # RFC 2046 §5.1.1 allows 70; be lenient, but not unbounded
+MAX_FALSE_DELIMITERS = 10_000  # "--boundary<junk>" lines tolerated per multipart
 
 Buffer = bytes | bytearray  # or mmap.mmap: anything with find() and item access
 
 # RFC 2045 §6.1: the standard encodings, given in upper case; others are kept as written.
 _ENCODINGS = {"7bit", "8bit", "binary", "base64", "quoted-printable"}
 _LF, _CR = 0x0A, 0x0D
+_NIL: list[None] = [None]  # fields.get(name, _NIL)[0]: the first value or None
 
 
 @dataclass(slots=True)
@@ -219,7 +221,7 @@ class Walker:
             text = decode_header_bytes(buf[start:header_end])
             fields = parse_fields(text, only_message_fields=True)
         get = fields.get
-        ctype, subtype, params = parse_content_type(_first(get("content-type")), default)
+        ctype, subtype, params = parse_content_type(get("content-type", _NIL)[0], default)
         too_deep = depth >= MAX_DEPTH or self.count >= MAX_PARTS
         parts: tuple[BodyPart, ...] = ()
         envelope = None
@@ -235,15 +237,20 @@ class Walker:
         elif ctype in ("multipart", "message") and too_deep:
             ctype, subtype, params = "text", "plain", {"charset": "us-ascii"}
 
-        encoding = _first(get("content-transfer-encoding"))
+        encoding = get("content-transfer-encoding", _NIL)[0]
         if encoding:
             encoding = encoding.split(";", 1)[0].strip() or "7BIT"
             if encoding.lower() in _ENCODINGS:
                 encoding = encoding.upper()
         else:
             encoding = "7BIT"  # RFC 2045 §6.1 default
-        disposition, disposition_params = parse_disposition(_first(get("content-disposition")))
-        language = get("content-language")
+        disposition, disposition_params = parse_disposition(get("content-disposition", _NIL)[0])
+        language = location = None
+        if "content-language" in fields:  # RFC 3282 §2: a comma-separated list of tags
+            tags = fields["content-language"][0].split(",")
+            language = tuple(t.strip() for t in tags if t.strip()) or None
+        if "content-location" in fields:  # RFC 2557 §4.4: whitespace in a folded URI is dropped
+            location = "".join(fields["content-location"][0].split()) or None
         lines = None
         if ctype == "text" or envelope is not None:
             lines = _count_lines(buf, body_start, end)
@@ -251,21 +258,16 @@ class Walker:
             type=ctype,
             subtype=subtype,
             params=params,
-            id=_first(get("content-id")),
-            description=_first(get("content-description")),
+            id=get("content-id", _NIL)[0],
+            description=get("content-description", _NIL)[0],
             encoding=encoding,
             size=end - body_start,
             lines=lines,
-            md5=_first(get("content-md5")),
+            md5=get("content-md5", _NIL)[0],
             disposition=disposition,
             disposition_params=disposition_params,
-            # RFC 3282 §2: Content-Language is a comma-separated list of tags
-            language=tuple(t.strip() for t in language[0].split(",") if t.strip()) or None
-            if language
-            else None,
-            location="".join(get("content-location")[0].split()) or None  # RFC 2557 §4.4
-            if get("content-location")
-            else None,
+            language=language,
+            location=location,
             header_start=start,
             body_start=body_start,
             end=end,
@@ -286,15 +288,19 @@ class Walker:
         default = ("message", "rfc822") if subtype == "digest" else ("text", "plain")
         bounds: list[tuple[int, int]] = []  # (part start, part end)
         part_start = -1
+        # A delimiter starts a line: at the body's start, else right after an LF.
+        needle = b"\n" + delim
+        at_start = buf[start : start + len(delim)] == delim
         pos = start
+        misses = 0
         while True:
-            i = buf.find(delim, pos, end)
-            if i < 0:
-                break
-            # A delimiter line starts a line: at the body's start or after LF.
-            if i > start and buf[i - 1] != _LF:
-                pos = i + 1
-                continue
+            if at_start:
+                i, at_start = start, False
+            else:
+                k = buf.find(needle, pos, end)
+                if k < 0:
+                    break
+                i = k + 1
             j = i + len(delim)
             close = buf[j : j + 2] == b"--"
             if close:
@@ -303,12 +309,11 @@ class Walker:
             if not close:
                 # transport-padding: only LWSP may follow the boundary on its line.
                 nl = buf.find(b"\n", j, min(end, j + 256))
-                if nl >= 0:
-                    line_end = nl + 1
-                elif end - j > 256:
-                    pos = j
-                    continue
-                if buf[j:line_end].strip():
+                line_end = nl + 1 if nl >= 0 else end
+                if (nl < 0 and end - j > 256) or buf[j:line_end].strip():
+                    misses += 1
+                    if misses > MAX_FALSE_DELIMITERS:  # hostile input: stop looking
+                        break
                     pos = j
                     continue
             if part_start >= 0:
@@ -323,7 +328,7 @@ class Walker:
                 part_start = -1
                 break
             part_start = line_end
-            pos = line_end
+            pos = max(j, line_end - 1)  # the LF ending this line may start the next delimiter
         if part_start >= 0:  # unterminated multipart: the last part runs to the end
             bounds.append((part_start, end))
         children = []
@@ -332,7 +337,3 @@ class Walker:
                 break
             children.append(self.entity(s, e, depth + 1, default)[0])
         return tuple(children)
-
-
-def _first(values: list[str] | None) -> str | None:
-    return values[0] if values else None

@@ -12,6 +12,8 @@ What counts as an attachment (`Attachment`, `ParsedMessage.has_attachment`):
 - ``inline`` is True for parts meant to be shown inside the message rather than saved: a part
   with a Content-ID (referenced from HTML as ``cid:``) that is not marked attachment, or a
   part marked ``inline`` without a file name;
+- the signature of multipart/signed and the control part of multipart/encrypted are never
+  attachments (RFC 1847);
 - ``has_attachment`` is True when at least one attachment is not inline. A PDF sent with
   ``Content-Disposition: inline; filename=...`` (Apple Mail does this) counts.
 """
@@ -56,7 +58,12 @@ def body_text_parts(body: BodyPart) -> list[BodyPart]:
     def walk(part: BodyPart) -> None:
         if part.is_multipart:
             if part.subtype == "alternative" and part.parts:
-                plain = [p for p in part.parts if _is_body_text(p) and p.subtype == "plain"]
+                # (an empty text/plain, as some mailers send, does not count)
+                plain = [
+                    p
+                    for p in part.parts
+                    if p.subtype == "plain" and p.size > 2 and _is_body_text(p)
+                ]
                 walk(plain[0] if plain else part.parts[-1])
             else:
                 for child in part.parts:
@@ -127,7 +134,7 @@ def gather_text(buf: Buffer, body: BodyPart) -> tuple[str, str]:
     preview_source: str | None = None
     html_source: str | None = None
     for part in parts:
-        if total >= MAX_SEARCH_CHARS and preview_source is not None:
+        if total >= MAX_SEARCH_CHARS and (preview_source or html_source) is not None:
             break
         text = part_text(buf, part)
         if part.subtype == "plain":
@@ -153,7 +160,7 @@ def _estimate_size(part: BodyPart) -> int:
 def find_attachments(body: BodyPart) -> tuple[Attachment, ...]:
     """Attachments in document order, by the rules in the module docstring."""
     out = []
-    skip: set[int] = set()  # the insides of forwarded messages
+    skip = _protocol_parts(body)  # then also the insides of forwarded messages
     for section, part in iter_sections(body):
         if part.is_multipart or id(part) in skip:
             continue
@@ -180,6 +187,25 @@ def find_attachments(body: BodyPart) -> tuple[Attachment, ...]:
             )
         )
     return tuple(out)
+
+
+def _protocol_parts(body: BodyPart) -> set[int]:
+    """Parts that carry security protocol data, not content for people (never attachments).
+
+    RFC 1847 §2.1: the second part of multipart/signed is the signature (smime.p7s,
+    signature.asc); RFC 1847 §2.2: the first part of multipart/encrypted is control data.
+    """
+    out: set[int] = set()
+    stack = [body]
+    while stack:
+        part = stack.pop()
+        if part.is_multipart:
+            if part.subtype == "signed" and len(part.parts) == 2:
+                out.add(id(part.parts[1]))
+            elif part.subtype == "encrypted" and len(part.parts) == 2:
+                out.add(id(part.parts[0]))
+        stack.extend(part.parts)
+    return out
 
 
 def _descendants(part: BodyPart) -> set[int]:

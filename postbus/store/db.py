@@ -5,10 +5,10 @@ placeholder style; the SQLite backend rewrites placeholders to ``?1``. Backend d
 that SQL cannot hide (DDL types, full-text search) are asked of ``tx.dialect``.
 
 Invariants:
-- SQLite: one writer connection, used only by the writer task. Writes are queued and run in
-  batches, each operation inside its own SAVEPOINT, and the batch is made durable by one COMMIT
-  (``synchronous=FULL``) run in a thread: group commit. An operation's future resolves, and its
-  events are published, only after that COMMIT returned.
+- SQLite: one writer connection, used only by the writer thread. Writes are queued and run in
+  batches in that thread, each operation inside its own SAVEPOINT, and the batch is made
+  durable by one COMMIT (``synchronous=FULL``): group commit. An operation's future resolves,
+  and its events are published, only after that COMMIT returned.
 - SQLite reads use a second connection on the event-loop thread; WAL lets them run beside the
   writer and they only ever see committed data.
 - PostgreSQL: every write is one transaction on a pooled connection; events are sent with
@@ -21,7 +21,8 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -76,11 +77,13 @@ class SqliteTx:
         return self._conn.execute(_sqlite_sql(sql), args).fetchall()
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        return self._conn.execute(_sqlite_sql(sql), args).fetchone()
+        # fetchall: a statement stepped to its end is reset at once (RETURNING included).
+        rows = self._conn.execute(_sqlite_sql(sql), args).fetchall()
+        return rows[0] if rows else None
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        row = self._conn.execute(_sqlite_sql(sql), args).fetchone()
-        return None if row is None else row[0]
+        rows = self._conn.execute(_sqlite_sql(sql), args).fetchall()
+        return rows[0][0] if rows else None
 
     async def execute(self, sql: str, *args: Any) -> None:
         self._conn.execute(_sqlite_sql(sql), args)
@@ -106,6 +109,20 @@ def _connect_sqlite(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def _drive(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run an operation's coroutine to its end without an event loop.
+
+    SQLite operations never wait for anything (``SqliteTx`` answers at once), so one ``send``
+    finishes them; this lets a whole batch run in the writer thread.
+    """
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise RuntimeError("a store operation awaited something other than its transaction")
+
+
 class SqliteDatabase:
     dialect = "sqlite"
 
@@ -118,6 +135,7 @@ class SqliteDatabase:
         self._pending: list[tuple[Operation[Any], asyncio.Future[Any]]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="postbus-sqlite-writer")
         self._closed = False
 
     async def write(self, op: Operation[T]) -> T:
@@ -149,42 +167,50 @@ class SqliteDatabase:
                 return
 
     async def _run_batch(self, batch: list[tuple[Operation[Any], asyncio.Future[Any]]]) -> None:
+        loop = asyncio.get_running_loop()
+        ops = [op for op, _ in batch]
+        outcomes = await loop.run_in_executor(self._thread, self._apply_batch, ops)
+        for (_, future), (ok, value, events) in zip(batch, outcomes, strict=True):
+            if future.done():
+                continue
+            if ok:
+                future.set_result(value)
+                for event in events:
+                    self.events.publish(event)
+            else:
+                future.set_exception(value)
+
+    def _apply_batch(self, ops: list[Operation[Any]]) -> list[tuple[bool, Any, list[MailboxEvent]]]:
+        """Run a batch in the writer thread: one SAVEPOINT per operation, one COMMIT for all."""
         conn = self._writer
-        done: list[tuple[asyncio.Future[Any], Any, list[MailboxEvent]]] = []
+        outcomes: list[tuple[bool, Any, list[MailboxEvent]]] = []
         conn.execute("BEGIN IMMEDIATE")
-        for op, future in batch:
+        for op in ops:
             tx = SqliteTx(conn)
             conn.execute("SAVEPOINT op")
             try:
-                result = await op(tx)
-            except BaseException as exc:  # the operation's failure is its caller's, not the batch's
+                result = _drive(op(tx))
+            except Exception as exc:  # the operation's failure is its caller's, not the batch's
                 conn.execute("ROLLBACK TO op")
                 conn.execute("RELEASE op")
-                if not future.done():
-                    future.set_exception(exc)
+                outcomes.append((False, exc, []))
                 continue
             conn.execute("RELEASE op")
-            done.append((future, result, tx.events))
+            outcomes.append((True, result, tx.events))
         try:
-            await asyncio.to_thread(conn.execute, "COMMIT")
-        except BaseException as exc:
+            conn.execute("COMMIT")
+        except Exception as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            for future, _, _ in done:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for future, result, events in done:
-            if not future.done():
-                future.set_result(result)
-            for event in events:
-                self.events.publish(event)
+            return [(False, exc, []) for _ in ops]
+        return outcomes
 
     async def close(self) -> None:
         self._closed = True
         self._wakeup.set()
         if self._task is not None:
             await self._task
+        self._thread.shutdown(wait=True)
         self._writer.close()
         self._reader.close()
 

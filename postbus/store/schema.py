@@ -11,7 +11,7 @@ are a bit mask (``flags.py``); other keywords a space-separated, sorted list.
 
 from __future__ import annotations
 
-from postbus.store import search
+from postbus.store import queue, search
 from postbus.store.db import Tx
 
 DDL_TOKENS = {
@@ -133,6 +133,7 @@ CREATE INDEX audit_log_account ON audit_log(account_id, at);
 MIGRATIONS: list[tuple[int, dict[str, list[str]]]] = [
     (1, {dialect: [INITIAL] for dialect in DDL_TOKENS}),
     (2, search.MIGRATION),
+    (3, queue.MIGRATION),
 ]
 LATEST = MIGRATIONS[-1][0]
 

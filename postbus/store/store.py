@@ -21,6 +21,7 @@ from typing import Any
 from postbus import mime
 from postbus.store import directory, gc, mailboxes, messages, schema, settings
 from postbus.store.blobs import BlobRef, BlobStore
+from postbus.store.bodies import BodyWriter
 from postbus.store.db import Database, Operation, PostgresDatabase, SqliteDatabase, T
 from postbus.store.errors import StoreError
 from postbus.store.events import EventBus
@@ -36,7 +37,7 @@ from postbus.store.models import (
 from postbus.store.parsed import new_message
 
 PARSE_IN_THREAD_ABOVE = 512 * 1024
-IO_THREADS = 16
+IO_THREADS = 8
 
 
 def _now() -> int:
@@ -49,12 +50,14 @@ class Store:
         self.blobs = blobs
         self.events: EventBus = db.events
         self._io = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="postbus-blob")
+        self._bodies = BodyWriter(blobs, self._io)
 
     @property
     def dialect(self) -> str:
         return self.db.dialect
 
     async def close(self) -> None:
+        await self._bodies.close()
         await self.db.close()
         self._io.shutdown(wait=True)
 
@@ -143,9 +146,7 @@ class Store:
 
     async def store_body(self, source: bytes | Path) -> BlobRef:
         """Write a message body to the blob store, durably; first half of an append."""
-        if isinstance(source, Path):
-            return await self._blocking(_put_path, self.blobs, source)
-        return await self._blocking(self.blobs.put_bytes, source)
+        return await self._bodies.store(source)
 
     async def append(
         self,
@@ -292,11 +293,6 @@ class Store:
 
     async def collect_garbage(self, grace: int = gc.GRACE_SECONDS) -> gc.Collected:
         return await gc.collect(self.db, self.blobs, _now(), grace)
-
-
-def _put_path(blobs: BlobStore, path: Path) -> BlobRef:
-    with path.open("rb") as source:
-        return blobs.put_file(source)
 
 
 def _parse_path(path: Path) -> Any:

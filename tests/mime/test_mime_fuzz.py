@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mime_fixtures import ALL, lf, wire
 
-from postbus.mime import BodyPart, find_part, iter_sections, parse_message
+from postbus.mime import BodyPart, find_part, imap_body, iter_sections, parse_message
 from postbus.mime.addresses import parse_address_list
 from postbus.mime.headers import decode_words, parse_date
 from postbus.mime.message import _parse
@@ -29,6 +29,7 @@ def check(raw: bytes) -> None:
     assert len(m.search_text) <= 64 * 1024
     json.dumps([m.envelope, m.body.to_json()])
     assert BodyPart.from_json(json.loads(json.dumps(m.body.to_json()))) == m.body
+    json.dumps([imap_body(m.body), imap_body(m.body, extensible=False)])
     assert m.body.header_start == 0 and m.body.end == len(raw)
     for section, part in iter_sections(m.body):
         assert 0 <= part.header_start <= part.body_start <= part.end <= len(raw)

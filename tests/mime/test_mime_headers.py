@@ -173,3 +173,17 @@ def test_content_type_and_rfc2231() -> None:
     assert kind == "attachment"
     assert param_value(dp, "filename") == "résumé.pdf"
     assert parse_disposition("inline; filename=a b.txt") == ("inline", {"filename": "a b.txt"})
+
+
+def test_header_block_of_views_and_mmap() -> None:
+    import mmap
+    import tempfile
+
+    raw = b"Subject: x\r\n\r\nbody"
+    assert header_block(memoryview(raw)) == b"Subject: x\r\n\r\n"
+    assert header_block(memoryview(b"..." + raw)[3:]) == b"Subject: x\r\n\r\n"
+    with tempfile.TemporaryFile() as f:
+        f.write(raw)
+        f.flush()
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            assert header_block(mm) == b"Subject: x\r\n\r\n"

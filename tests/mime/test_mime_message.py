@@ -211,3 +211,38 @@ def test_degenerate_inputs(raw: bytes) -> None:
 def test_envelope_and_structure_are_json(name: str) -> None:
     m = parse_message(wire(name))
     json.dumps([m.envelope, m.body.to_json()])
+
+
+def test_signature_of_signed_message_is_not_an_attachment() -> None:
+    raw = (
+        b'Content-Type: multipart/signed; protocol="application/pkcs7-signature";'
+        b' micalg=sha-256; boundary="s"\r\n\r\n'
+        b"--s\r\nContent-Type: text/plain\r\n\r\nsigned text\r\n"
+        b"--s\r\nContent-Type: application/pkcs7-signature; name=smime.p7s\r\n"
+        b"Content-Disposition: attachment; filename=smime.p7s\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\nMIIB\r\n--s--\r\n"
+    )
+    m = parse_message(raw)
+    assert m.attachments == () and not m.has_attachment
+    assert m.preview == "signed text"
+
+
+def test_attachment_named_with_rfc2047_in_content_type_name() -> None:
+    raw = (
+        b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\r\nhi\r\n--x\r\n"
+        b'Content-Type: application/octet-stream; name="=?utf-8?q?D=C3=A4ten.zip?="\r\n\r\n'
+        b"PK\r\n--x--\r\n"
+    )
+    (a,) = parse_message(raw).attachments
+    assert (a.filename, a.section, a.inline, a.size) == ("Däten.zip", (2,), False, 2)
+
+
+def test_internal_failure_falls_back_to_one_text_part(monkeypatch: pytest.MonkeyPatch) -> None:
+    import postbus.mime.message as message
+
+    def boom(*_args: object) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(message, "gather_text", boom)
+    m = parse_message(b"Subject: x\r\n\r\nbody")
+    assert m.size == m.body.end == 18 and m.body.content_type == "text/plain"

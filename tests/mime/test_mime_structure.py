@@ -247,3 +247,22 @@ def test_mmap_and_memoryview_inputs() -> None:
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
             assert parse_message(mm) == expected
             assert parse_message(memoryview(mm)) == expected
+
+
+def test_adjacent_delimiters_make_an_empty_part() -> None:
+    raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n--b\r\n\r\nx\r\n--b--\r\n"
+    body = parse_message(raw).body
+    assert [raw[p.body_start : p.end] for p in body.parts] == [b"", b"x"]
+
+
+def test_many_false_delimiters_stay_linear() -> None:
+    raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\n" + b"--bX\n" * 200_000
+    m = parse_message(raw + b"--b--\r\n")
+    assert m.size == len(raw) + 7
+    assert len(m.body.parts) == 1
+
+
+def test_many_parts_are_capped() -> None:
+    raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + b"--b\r\n\r\nx\r\n" * 20_000
+    m = parse_message(raw)
+    assert 0 < len(m.body.parts) < 5000 + 1
