@@ -20,6 +20,7 @@ import os
 import resource
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -86,8 +87,17 @@ async def import_messages(
     checkpoints = []
 
     async def producer() -> None:
-        for raw in synthetic_messages(count, to=ADDRESS):
-            await queue.put(raw)
+        # Messages are made in another process, as SMTP clients would be: the generator's own
+        # CPU time must not count against the store.
+        emitter = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.store_bench", "--emit", str(count),
+            stdout=asyncio.subprocess.PIPE, limit=1 << 20,
+        )
+        assert emitter.stdout is not None
+        for _ in range(count):
+            size = int.from_bytes(await emitter.stdout.readexactly(4), "big")
+            await queue.put(await emitter.stdout.readexactly(size))
+        await emitter.wait()
         for _ in range(parallel):
             await queue.put(None)
 
@@ -157,7 +167,19 @@ def summary(results: dict[str, Any]) -> str:
     ])
 
 
+def emit(count: int) -> None:
+    """Write ``count`` synthetic messages to stdout, each prefixed by its 4-byte length."""
+    out = sys.stdout.buffer
+    for raw in synthetic_messages(count, to=ADDRESS):
+        out.write(len(raw).to_bytes(4, "big"))
+        out.write(raw)
+    out.flush()
+
+
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--emit":
+        emit(int(sys.argv[2]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--count", type=int, default=500_000)

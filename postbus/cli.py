@@ -51,7 +51,7 @@ DataDirOption = Annotated[
 
 
 def fail(message: str) -> NoReturn:
-    err.print(f"postbus: error: {message}", markup=False, highlight=False)
+    err.print(f"postbus: error: {message}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
