@@ -19,9 +19,16 @@ _DOMAIN = re.compile(r"^(?=.{1,253}$)([^\W_]([\w-]{0,61}[^\W_])?\.)+[^\W\d_][\w-
 # RFC 5322 §3.2.3 dot-atom local part; quoted local parts are never ours to create.
 _LOCAL = re.compile(r"^[\w!#$%&'*+/=?^`{|}~-]+(\.[\w!#$%&'*+/=?^`{|}~-]+)*$")
 
-ACCOUNT_COLUMNS = (
-    "id, domain_id, address, display_name, password_hash, disabled, quota_bytes,"
-    " quota_messages, used_bytes, used_messages, created, last_login"
+# Usage is the sum of the account's mailbox counters: no account row that every delivery
+# must lock (quota checks read it; on PostgreSQL parallel deliveries may overshoot by a message).
+ACCOUNT_SELECT = (
+    "SELECT a.id, a.domain_id, a.address, a.display_name, a.password_hash, a.disabled,"
+    " a.quota_bytes, a.quota_messages, a.created, a.last_login,"
+    " (SELECT COALESCE(SUM(m.total_bytes), 0) FROM mailboxes m WHERE m.account_id = a.id)"
+    " AS used_bytes,"
+    " (SELECT COALESCE(SUM(m.message_count), 0) FROM mailboxes m WHERE m.account_id = a.id)"
+    " AS used_messages"
+    " FROM accounts a"
 )
 
 
@@ -118,7 +125,7 @@ async def add_account(
 
 
 async def get_account(tx: Tx, account_id: int) -> Account:
-    row = await tx.fetchrow(f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1", account_id)
+    row = await tx.fetchrow(f"{ACCOUNT_SELECT} WHERE a.id = $1", account_id)
     if row is None:
         raise NotFound(f"no account {account_id}")
     return _account(row)
@@ -128,8 +135,7 @@ async def find_account(tx: Tx, address: str) -> Account:
     """The account an address (primary or alias) belongs to."""
     normalised, _ = normalise_address(address)
     row = await tx.fetchrow(
-        f"SELECT {', '.join('a.' + c.strip() for c in ACCOUNT_COLUMNS.split(','))}"
-        " FROM addresses x JOIN accounts a ON a.id = x.account_id WHERE x.address = $1",
+        f"{ACCOUNT_SELECT} JOIN addresses x ON x.account_id = a.id WHERE x.address = $1",
         normalised,
     )
     if row is None:
@@ -139,12 +145,11 @@ async def find_account(tx: Tx, address: str) -> Account:
 
 async def list_accounts(tx: Tx, domain: str | None = None) -> list[Account]:
     if domain is None:
-        rows = await tx.fetch(f"SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY address")
+        rows = await tx.fetch(f"{ACCOUNT_SELECT} ORDER BY a.address")
     else:
         domain_id = (await get_domain(tx, domain)).id
         rows = await tx.fetch(
-            f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE domain_id = $1 ORDER BY address",
-            domain_id,
+            f"{ACCOUNT_SELECT} WHERE a.domain_id = $1 ORDER BY a.address", domain_id
         )
     return [_account(row) for row in rows]
 

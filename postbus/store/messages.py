@@ -70,20 +70,24 @@ def uid_condition(ranges: UidRanges, first_arg: int) -> tuple[str, list[int]]:
     return "(" + " OR ".join(parts) + ")", args
 
 
-async def _charge_account(tx: Tx, account_id: int, size: int, count: int) -> None:
+async def _check_quota(tx: Tx, account_id: int, size: int, count: int) -> None:
+    """Refuse what would take the account over its quota (RFC 9208 semantics: usage counts
+    every copy). Usage is summed from the mailbox counters, so no row is locked here."""
     row = await tx.fetchrow(
-        "UPDATE accounts SET used_bytes = used_bytes + $1, used_messages = used_messages + $2"
-        " WHERE id = $3 RETURNING used_bytes, used_messages, quota_bytes, quota_messages,"
-        " disabled",
-        size, count, account_id,
+        "SELECT a.quota_bytes, a.quota_messages, a.disabled,"
+        " COALESCE(SUM(m.total_bytes), 0) AS used_bytes,"
+        " COALESCE(SUM(m.message_count), 0) AS used_messages"
+        " FROM accounts a LEFT JOIN mailboxes m ON m.account_id = a.id"
+        " WHERE a.id = $1 GROUP BY a.id, a.quota_bytes, a.quota_messages, a.disabled",
+        account_id,
     )
     if row is None:
         raise NotFound(f"no account {account_id}")
     if row["disabled"]:
         raise AccountDisabled("account is disabled")
-    if size > 0 and row["quota_bytes"] and row["used_bytes"] > row["quota_bytes"]:
+    if row["quota_bytes"] and row["used_bytes"] + size > row["quota_bytes"]:
         raise OverQuota("mailbox is full")
-    if count > 0 and row["quota_messages"] and row["used_messages"] > row["quota_messages"]:
+    if row["quota_messages"] and row["used_messages"] + count > row["quota_messages"]:
         raise OverQuota("mailbox holds too many messages")
 
 
@@ -143,19 +147,48 @@ async def append(
     now: int,
 ) -> Appended:
     """Add a new message to a mailbox (SMTP delivery, IMAP APPEND, import)."""
-    await _charge_account(tx, account_id, new.size, 1)
     await get_by_id(tx, account_id, mailbox_id)
+    await _check_quota(tx, account_id, new.size, 1)
     message_id = await _insert_message(tx, account_id, new, received)
     mask, keywords = flagbits.split_flags(flags)
-    state = await _bump(tx, mailbox_id, 1, 0 if mask & flagbits.SEEN else 1, new.size, 1)
+    uidvalidity, uid, modseq = await _place(
+        tx, mailbox_id, message_id, mask, keywords, new.size, now
+    )
+    tx.notify(MailboxEvent(EventKind.NEW, account_id, mailbox_id, (uid,), modseq))
+    return Appended(mailbox_id, uidvalidity, uid, message_id, modseq)
+
+
+async def _place(
+    tx: Tx, mailbox_id: int, message_id: int, mask: int, keywords: str, size: int, now: int
+) -> tuple[int, int, int]:
+    """Give a message the mailbox's next UID: (uidvalidity, uid, modseq).
+
+    The mailbox row is what concurrent deliveries to one folder queue on; PostgreSQL does the
+    counter update and the membership insert in one statement so the lock is held for one round
+    trip and the commit.
+    """
+    unseen = 0 if mask & flagbits.SEEN else 1
+    if tx.dialect == "postgres":
+        row = await tx.fetchrow(
+            "WITH box AS (UPDATE mailboxes SET highestmodseq = highestmodseq + 1,"
+            " uidnext = uidnext + 1, message_count = message_count + 1,"
+            " unseen_count = unseen_count + $1, total_bytes = total_bytes + $2 WHERE id = $3"
+            " RETURNING uidvalidity, uidnext - 1 AS uid, highestmodseq),"
+            " placed AS (INSERT INTO memberships"
+            " (mailbox_id, uid, message_id, modseq, flags, keywords, saved)"
+            " SELECT $3, uid, $4, highestmodseq, $5, $6, $7 FROM box)"
+            " SELECT uidvalidity, uid, highestmodseq FROM box",
+            unseen, size, mailbox_id, message_id, mask, keywords, now,
+        )
+        return row["uidvalidity"], row["uid"], row["highestmodseq"]
+    state = await _bump(tx, mailbox_id, 1, unseen, size, 1)
     uid, modseq = state["uidnext"] - 1, state["highestmodseq"]
     await tx.execute(
         "INSERT INTO memberships (mailbox_id, uid, message_id, modseq, flags, keywords, saved)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7)",
         mailbox_id, uid, message_id, modseq, mask, keywords, now,
     )
-    tx.notify(MailboxEvent(EventKind.NEW, account_id, mailbox_id, (uid,), modseq))
-    return Appended(mailbox_id, state["uidvalidity"], uid, message_id, modseq)
+    return state["uidvalidity"], uid, modseq
 
 
 SUMMARY_SQL = (
@@ -286,7 +319,6 @@ async def _remove_memberships(
     """Take rows (uid, message_id, flags, size) out of a mailbox; returns the new modseq."""
     unseen = sum(1 for row in rows if not row["flags"] & flagbits.SEEN)
     size = sum(row["size"] for row in rows)
-    await _charge_account(tx, account_id, -size, -len(rows))
     state = await _bump(tx, mailbox_id, -len(rows), -unseen, -size, 0)
     modseq = state["highestmodseq"]
     await tx.executemany(
@@ -344,7 +376,14 @@ async def expunge(
 
 
 async def copy(
-    tx: Tx, account_id: int, source_id: int, target_id: int, ranges: UidRanges, now: int
+    tx: Tx,
+    account_id: int,
+    source_id: int,
+    target_id: int,
+    ranges: UidRanges,
+    now: int,
+    *,
+    check_quota: bool = True,
 ) -> list[tuple[int, int]]:
     """Copy messages into another mailbox of the same account; returns (source uid, new uid)."""
     await get_by_id(tx, account_id, source_id)
@@ -359,7 +398,8 @@ async def copy(
     if not rows:
         return []
     size = sum(row["size"] for row in rows)
-    await _charge_account(tx, account_id, size, len(rows))
+    if check_quota:  # a MOVE adds nothing to the account's usage
+        await _check_quota(tx, account_id, size, len(rows))
     unseen = sum(1 for row in rows if not row["flags"] & flagbits.SEEN)
     state = await _bump(tx, target_id, len(rows), unseen, size, len(rows))
     first_uid, modseq = state["uidnext"] - len(rows), state["highestmodseq"]
@@ -381,7 +421,7 @@ async def move(
     tx: Tx, account_id: int, source_id: int, target_id: int, ranges: UidRanges, now: int
 ) -> list[tuple[int, int]]:
     """RFC 6851 MOVE: copy, then expunge the originals, in one transaction."""
-    pairs = await copy(tx, account_id, source_id, target_id, ranges, now)
+    pairs = await copy(tx, account_id, source_id, target_id, ranges, now, check_quota=False)
     if not pairs:
         return []
     condition, args = uid_condition([(uid, uid) for uid, _ in pairs], 2)

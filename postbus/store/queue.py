@@ -192,6 +192,10 @@ async def record(tx: Tx, outcomes: Sequence[Outcome], now: int) -> list[int]:
 async def _finish(tx: Tx, message_ids: Sequence[int], now: int) -> list[int]:
     removed = []
     for message_id in message_ids:
+        if tx.dialect == "postgres":
+            # Two workers finishing two domains of one message: the second waits here and then
+            # sees the first's outcomes, so one of them always removes the message.
+            await tx.execute("SELECT id FROM queue_messages WHERE id = $1 FOR UPDATE", message_id)
         waiting = await tx.fetchval(
             "SELECT COUNT(*) FROM queue_recipients WHERE message_id = $1 AND state IN ($2, $3)",
             message_id, State.QUEUED.value, State.DELIVERING.value,
@@ -214,6 +218,14 @@ async def _remove(tx: Tx, message_id: int, now: int) -> bool:
         now, blob_hash,
     )
     return True
+
+
+async def release(tx: Tx, recipient_ids: Sequence[int], now: int) -> None:
+    """Give back claimed rows a stopping worker did not finish: due again at once."""
+    await tx.executemany(
+        "UPDATE queue_recipients SET state = $1, next_attempt = $2 WHERE id = $3 AND state = $4",
+        [(State.QUEUED.value, now, rid, State.DELIVERING.value) for rid in recipient_ids],
+    )
 
 
 async def list_all(tx: Tx) -> list[QueuedRecipient]:

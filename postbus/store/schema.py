@@ -34,8 +34,6 @@ CREATE TABLE accounts (
     disabled INTEGER NOT NULL DEFAULT 0,
     quota_bytes BIGINT NOT NULL DEFAULT 0,
     quota_messages BIGINT NOT NULL DEFAULT 0,
-    used_bytes BIGINT NOT NULL DEFAULT 0,
-    used_messages BIGINT NOT NULL DEFAULT 0,
     last_uidvalidity BIGINT NOT NULL DEFAULT 0,
     created BIGINT NOT NULL,
     last_login BIGINT

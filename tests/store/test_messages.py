@@ -191,3 +191,14 @@ async def test_remove_account_releases_bodies(store: Store, account: Account) ->
     await store.remove_account(account.id)
     collected = await store.collect_garbage(grace=-10)
     assert collected.files == 1
+
+
+async def test_move_needs_no_quota_headroom(store: Store, account: Account) -> None:
+    full = await store.add_account("full@example.org", "hash", quota_messages=2)
+    inbox, archive = await folder(store, full), await folder(store, full, "Archive")
+    await store.append(full.id, inbox, message("one"))
+    await store.append(full.id, inbox, message("two"))
+    with pytest.raises(OverQuota):
+        await store.copy(full.id, inbox, archive, [(1, 1)])
+    assert await store.move(full.id, inbox, archive, [(1, 1)]) == [(1, 1)]
+    assert (await store.get_account(full.id)).used_messages == 2

@@ -1,0 +1,221 @@
+"""Store operations that the IMAP server needs beyond the common ones.
+
+Each is an ``async def op(tx, ...)`` run through ``store.read``/``store.write``, in the store's
+``$1`` style. Every one names the account, so no IMAP request reaches another account's rows.
+
+- ``select_state``: everything SELECT/EXAMINE needs from one consistent read.
+- ``fetch_rows``: message rows by UID range with what FETCH needs, in one query.
+- ``search_uids``: a SEARCH key tree compiled to one SQL condition.
+- ``recent_sent_copy``: the Sent copy the submission path already saved (issue 3 point 3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from postbus.store import flags as flagbits
+from postbus.store import search
+from postbus.store.db import Tx
+from postbus.store.mailboxes import get, get_by_id
+from postbus.store.messages import UidRanges, uid_condition
+from postbus.store.models import Mailbox
+
+
+@dataclass(frozen=True, slots=True)
+class SelectState:
+    mailbox: Mailbox
+    uids: list[int]
+    first_unseen_uid: int | None
+    keywords: tuple[str, ...]  # every keyword in use in the mailbox
+
+
+async def select_state(tx: Tx, account_id: int, name: str) -> SelectState:
+    mailbox = await get(tx, account_id, name)
+    rows = await tx.fetch(
+        "SELECT uid FROM memberships WHERE mailbox_id = $1 ORDER BY uid", mailbox.id
+    )
+    unseen = await tx.fetchval(
+        "SELECT MIN(uid) FROM memberships WHERE mailbox_id = $1 AND (flags & $2) = 0",
+        mailbox.id, flagbits.SEEN,
+    )
+    words = await tx.fetch(
+        "SELECT DISTINCT keywords FROM memberships WHERE mailbox_id = $1 AND keywords != ''",
+        mailbox.id,
+    )
+    keywords: dict[str, str] = {}
+    for row in words:
+        for word in row[0].split():
+            keywords.setdefault(word.lower(), word)
+    return SelectState(mailbox, [row[0] for row in rows], unseen, tuple(sorted(keywords.values())))
+
+
+FLAG_COLUMNS = "b.uid, b.message_id, b.flags, b.keywords, b.modseq"
+MESSAGE_COLUMNS = ", m.size, m.received, m.envelope, m.body_structure, m.blob_hash"
+
+
+async def fetch_rows(
+    tx: Tx, account_id: int, mailbox_id: int, ranges: UidRanges, with_message: bool
+) -> list[Any]:
+    """Rows by UID: uid, message_id, flags, keywords, modseq [, size, received, envelope,
+    body_structure, blob_hash], in UID order."""
+    await get_by_id(tx, account_id, mailbox_id)
+    condition, args = uid_condition(ranges, 2)
+    condition = condition.replace("uid", "b.uid")
+    if with_message:
+        sql = (
+            f"SELECT {FLAG_COLUMNS}{MESSAGE_COLUMNS} FROM memberships b"
+            f" JOIN messages m ON m.id = b.message_id WHERE b.mailbox_id = $1 AND {condition}"
+            " ORDER BY b.uid"
+        )
+    else:
+        sql = (
+            f"SELECT {FLAG_COLUMNS} FROM memberships b WHERE b.mailbox_id = $1 AND {condition}"
+            " ORDER BY b.uid"
+        )
+    return list(await tx.fetch(sql, mailbox_id, *args))
+
+
+async def deleted_count(tx: Tx, account_id: int, mailbox_id: int) -> int:
+    """STATUS DELETED (RFC 9051 §6.3.11)."""
+    await get_by_id(tx, account_id, mailbox_id)
+    return await tx.fetchval(
+        "SELECT COUNT(*) FROM memberships WHERE mailbox_id = $1 AND (flags & $2) != 0",
+        mailbox_id, flagbits.DELETED,
+    )
+
+
+async def recent_sent_copy(
+    tx: Tx, account_id: int, mailbox_id: int, message_id_header: str, since: int
+) -> tuple[int, int] | None:
+    """(uidvalidity, uid) of a message with this Message-ID saved in the mailbox since
+    ``since``, or None: an APPEND of the client's own Sent copy is then a double."""
+    mailbox = await get_by_id(tx, account_id, mailbox_id)
+    uid = await tx.fetchval(
+        "SELECT b.uid FROM messages m JOIN memberships b ON b.message_id = m.id"
+        " WHERE m.account_id = $1 AND m.message_id_header = $2 AND b.mailbox_id = $3"
+        " AND b.saved >= $4 ORDER BY b.uid DESC LIMIT 1",
+        account_id, message_id_header, mailbox_id, since,
+    )
+    return None if uid is None else (mailbox.uidvalidity, uid)
+
+
+# -- SEARCH --------------------------------------------------------------------------------
+
+DAY = 86400
+_FLAG_BITS = {
+    "ANSWERED": flagbits.ANSWERED, "DELETED": flagbits.DELETED, "FLAGGED": flagbits.FLAGGED,
+    "SEEN": flagbits.SEEN, "DRAFT": flagbits.DRAFT,
+}
+_TEXT_COLUMNS = {
+    "FROM": ("m.from_name", "m.from_email"),
+    "TO": ("m.to_text",),
+    "CC": ("m.cc_text",),
+    "SUBJECT": ("m.subject",),
+    "BCC": ("m.envelope",),
+    "MESSAGE-ID": ("m.message_id_header",),
+}
+
+
+class _Sql:
+    def __init__(self, dialect: str, first_arg: int, header_matches: dict[int, UidRanges]):
+        self.dialect = dialect
+        self.args: list[Any] = []
+        self.first = first_arg
+        self.header_matches = header_matches
+
+    def arg(self, value: Any) -> str:
+        self.args.append(value)
+        return f"${self.first + len(self.args) - 1}"
+
+    def like(self, columns: tuple[str, ...], text: str) -> str:
+        escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        n = self.arg(f"%{escaped}%")
+        return "(" + " OR ".join(
+            f"lower(COALESCE({col}, '')) LIKE {n} ESCAPE '\\'" for col in columns
+        ) + ")"
+
+    def uids(self, ranges: UidRanges) -> str:
+        condition, args = uid_condition(ranges, self.first + len(self.args))
+        self.args.extend(args)
+        return condition.replace("uid", "b.uid")
+
+    def key(self, key: Any) -> str:
+        name, args = key.name, key.args
+        if name in ("ALL", "OLD"):
+            return "1 = 1"
+        if name == "RECENT":  # \Recent is gone (RFC 9051 §2.3.2): no message is recent
+            return "0 = 1"
+        if name == "NEW":
+            name = "UNSEEN"
+        if name in _FLAG_BITS:
+            return f"(b.flags & {_FLAG_BITS[name]}) != 0"
+        if name.startswith("UN") and name[2:] in _FLAG_BITS:
+            return f"(b.flags & {_FLAG_BITS[name[2:]]}) = 0"
+        if name in ("KEYWORD", "UNKEYWORD"):
+            word = args[0].lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            n = self.arg(f"% {word} %")
+            sql = f"(' ' || lower(b.keywords) || ' ') LIKE {n} ESCAPE '\\'"
+            return sql if name == "KEYWORD" else f"NOT {sql}"
+        if name in _TEXT_COLUMNS:
+            return self.like(_TEXT_COLUMNS[name], args[0])
+        if name == "HEADER":
+            field, value = args[0].upper(), args[1]
+            if id(key) in self.header_matches:
+                return self.uids(self.header_matches[id(key)])
+            if field in _TEXT_COLUMNS:
+                return self.like(_TEXT_COLUMNS[field], value)
+            return "0 = 1"
+        if name in ("BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE"):
+            column = "COALESCE(m.sent, m.received)" if name.startswith("SENT") else "m.received"
+            kind = name.removeprefix("SENT")
+            day = args[0]
+            if kind == "BEFORE":
+                return f"{column} < {self.arg(day)}"
+            if kind == "SINCE":
+                return f"{column} >= {self.arg(day)}"
+            return f"({column} >= {self.arg(day)} AND {column} < {self.arg(day + DAY)})"
+        if name == "LARGER":
+            return f"m.size > {self.arg(args[0])}"
+        if name == "SMALLER":
+            return f"m.size < {self.arg(args[0])}"
+        if name == "UID":  # the caller resolved the set to ranges
+            return self.uids(args[0])
+        if name in ("TEXT", "BODY"):
+            argument = search.match_argument(self.dialect, args[0])
+            if argument is None:
+                return "1 = 1"
+            n = self.first + len(self.args)
+            self.args.append(argument)
+            return search.match_condition(self.dialect, "b.message_id", n)
+        if name == "NOT":
+            return f"NOT ({self.key(args[0])})"
+        if name == "OR":
+            return f"(({self.key(args[0])}) OR ({self.key(args[1])}))"
+        if name == "AND":
+            return "(" + " AND ".join(f"({self.key(k)})" for k in args) + ")"
+        raise ValueError(f"unknown search key {name}")
+
+
+async def search_uids(
+    tx: Tx,
+    account_id: int,
+    mailbox_id: int,
+    key: Any,
+    header_matches: dict[int, UidRanges] | None = None,
+) -> list[int]:
+    """UIDs matching a search key tree (SearchKey-shaped: ``name`` and ``args``).
+
+    Sequence-number keys must already be UID keys with resolved ranges; HEADER keys on
+    fields the store does not index come with their matching UIDs in ``header_matches``
+    (keyed by ``id(key)``).
+    """
+    await get_by_id(tx, account_id, mailbox_id)
+    sql = _Sql(tx.dialect, 2, header_matches or {})
+    condition = sql.key(key)
+    rows = await tx.fetch(
+        "SELECT b.uid FROM memberships b JOIN messages m ON m.id = b.message_id"
+        f" WHERE b.mailbox_id = $1 AND {condition} ORDER BY b.uid",
+        mailbox_id, *sql.args,
+    )
+    return [row[0] for row in rows]
