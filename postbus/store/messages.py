@@ -485,12 +485,13 @@ async def search_text(
     argument = search.match_argument(tx.dialect, query)
     if argument is None:
         return []
-    condition = search.match_condition(tx.dialect, "b.message_id", 2)
+    message_column, matches = search.match_from(tx.dialect, 2)
     in_mailbox = "" if mailbox_id is None else " AND b.mailbox_id = $4"
     rows = await tx.fetch(
-        "SELECT b.mailbox_id, b.uid, b.message_id FROM memberships b"
+        "SELECT b.mailbox_id, b.uid, b.message_id FROM message_text t"
+        f" JOIN memberships b ON b.message_id = {message_column}"
         " JOIN mailboxes x ON x.id = b.mailbox_id"
-        f" WHERE x.account_id = $1 AND {condition}{in_mailbox}"
+        f" WHERE {matches} AND x.account_id = $1{in_mailbox}"
         " ORDER BY b.message_id DESC LIMIT $3",
         account_id, argument, limit, *(() if mailbox_id is None else (mailbox_id,)),
     )

@@ -76,13 +76,12 @@ def match_argument(dialect: str, query: str) -> str | None:
     return " ".join(words)
 
 
-def match_condition(dialect: str, message_column: str, arg: int) -> str:
-    """SQL that is true for messages whose text holds every word bound at ``$arg``."""
+def match_from(dialect: str, arg: int) -> tuple[str, str]:
+    """(message id column of ``message_text t``, condition for the words bound at ``$arg``).
+
+    Queries start from the index (``FROM message_text t``) so the engine's own index finds the
+    few matching documents, instead of testing every message of the mailbox.
+    """
     if dialect == "sqlite":
-        return (
-            f"{message_column} IN (SELECT rowid FROM message_text WHERE message_text MATCH ${arg})"
-        )
-    return (
-        f"{message_column} IN (SELECT message_id FROM message_text"
-        f" WHERE document @@ plainto_tsquery('simple', ${arg}))"
-    )
+        return "t.rowid", f"message_text MATCH ${arg}"
+    return "t.message_id", f"t.document @@ plainto_tsquery('simple', ${arg})"
