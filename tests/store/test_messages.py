@@ -202,3 +202,20 @@ async def test_move_needs_no_quota_headroom(store: Store, account: Account) -> N
         await store.copy(full.id, inbox, archive, [(1, 1)])
     assert await store.move(full.id, inbox, archive, [(1, 1)]) == [(1, 1)]
     assert (await store.get_account(full.id)).used_messages == 2
+
+
+ATTACHED = (
+    b"From: a@example.net\r\nTo: a@example.org\r\nSubject: Stukken\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n'
+    b"Zie bijlage.\r\n--b\r\nContent-Type: application/pdf\r\n"
+    b'Content-Disposition: attachment; filename="Jaarverslag-2026.pdf"\r\n'
+    b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n"
+)
+
+
+async def test_attachment_file_names_are_found(store: Store, account: Account) -> None:
+    inbox = await folder(store, account)
+    await store.append(account.id, inbox, ATTACHED)
+    assert len(await store.search(account.id, "jaarverslag")) == 1
+    listed = await store.newest(account.id, inbox)
+    assert listed[0].has_attachment
