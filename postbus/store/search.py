@@ -33,6 +33,7 @@ MIGRATION = {
 
 _COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _WORD = re.compile(r"\w+")
+_NON_WORD = re.compile(r"[\W_]+")
 
 
 def fold(text: str) -> str:
@@ -54,7 +55,8 @@ async def index_message(tx: Tx, message_id: int, account_id: int, text: str) -> 
             " VALUES ($1, $2, to_tsvector('simple', $3))",
             message_id,
             account_id,
-            fold(text).replace("\x00", " "),
+            # Words only: PostgreSQL's parser would keep "report-2026.pdf" as one file token.
+            _NON_WORD.sub(" ", fold(text)),
         )
 
 
