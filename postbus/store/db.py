@@ -169,7 +169,10 @@ class SqliteDatabase:
     async def _run_batch(self, batch: list[tuple[Operation[Any], asyncio.Future[Any]]]) -> None:
         loop = asyncio.get_running_loop()
         ops = [op for op, _ in batch]
-        outcomes = await loop.run_in_executor(self._thread, self._apply_batch, ops)
+        try:
+            outcomes = await loop.run_in_executor(self._thread, self._apply_batch, ops)
+        except Exception as exc:  # BEGIN failed (disk gone, locked by another process...)
+            outcomes = [(False, exc, [])] * len(batch)
         for (_, future), (ok, value, events) in zip(batch, outcomes, strict=True):
             if future.done():
                 continue

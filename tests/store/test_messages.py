@@ -219,3 +219,23 @@ async def test_attachment_file_names_are_found(store: Store, account: Account) -
     assert len(await store.search(account.id, "jaarverslag")) == 1
     listed = await store.newest(account.id, inbox)
     assert listed[0].has_attachment
+
+
+async def test_a_failed_batch_does_not_stop_later_writes(tmp_path: Path) -> None:
+    """Another process holding the write lock past the timeout fails a batch, not the store."""
+    import sqlite3
+
+    from postbus.store import open_sqlite
+
+    store = await open_sqlite(tmp_path / "db.sqlite3", tmp_path / "blobs")
+    try:
+        store.db._writer.execute("PRAGMA busy_timeout=50")  # type: ignore[attr-defined]
+        blocker = sqlite3.connect(tmp_path / "db.sqlite3", isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sqlite3.OperationalError):
+            await store.add_domain("example.org")
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        assert (await store.add_domain("example.org")).name == "example.org"
+    finally:
+        await store.close()
