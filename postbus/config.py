@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import os
 import re
 import socket
@@ -236,6 +237,37 @@ class AccountsConfig:
     plus_addressing: bool = field(default=True, metadata=_kind(_BOOL))
 
 
+def _nameservers_parse(v: object, env: bool) -> tuple[str, ...]:
+    if env and isinstance(v, str):
+        v = [part for part in re.split(r"[\s,]+", v) if part]
+    _need(isinstance(v, list) and all(isinstance(x, str) for x in v))
+    for text in cast(list, v):  # "ip", "ip:port", "[ipv6]:port"
+        match = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?|([^:]+)(?::(\d+))?|([0-9a-fA-F:]+)", text)
+        _need(match)
+        assert match is not None
+        host = next(g for g in (match[1], match[3], match[5]) if g)
+        port = int(match[2] or match[4] or 53)
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise _Mismatch from None
+        _need(0 < port < 65536)
+    return tuple(cast(list, v))
+
+
+_NAMESERVERS = _Kind(
+    'a list of addresses such as ["127.0.0.1:5353", "[::1]:53"]', _nameservers_parse
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DnsConfig:
+    # Resolvers for SPF/DKIM/DMARC/ARC checks and MX lookups; empty: /etc/resolv.conf.
+    nameservers: tuple[str, ...] = field(default=(), metadata=_kind(_NAMESERVERS))
+    # Seconds per lookup, retries included.
+    timeout: int = field(default=5, metadata=_kind(_seconds()))
+
+
 ListenerProtocol = Literal["smtp-mx", "submission", "imap", "pop3", "managesieve", "http"]
 TlsMode = Literal["none", "starttls", "implicit"]
 _PROTOCOLS: tuple[str, ...] = ListenerProtocol.__args__  # type: ignore[attr-defined]
@@ -284,6 +316,7 @@ class Config:
     tls: TlsConfig = field(default_factory=TlsConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     accounts: AccountsConfig = field(default_factory=AccountsConfig)
+    dns: DnsConfig = field(default_factory=DnsConfig)
     listeners: tuple[Listener, ...] = DEFAULT_LISTENERS
     source: Path | None = None  # the file this came from, if any
 
@@ -322,6 +355,7 @@ _SECTIONS: dict[str, type] = {
     "tls": TlsConfig,
     "limits": LimitsConfig,
     "accounts": AccountsConfig,
+    "dns": DnsConfig,
 }
 
 
@@ -427,6 +461,7 @@ def load_config(
         tls=TlsConfig(**cast(Any, values["tls"])),
         limits=LimitsConfig(**cast(Any, values["limits"])),
         accounts=AccountsConfig(**cast(Any, values["accounts"])),
+        dns=DnsConfig(**cast(Any, values["dns"])),
         listeners=_parse_listeners(raw["listener"], str(path), file_base)
         if "listener" in raw
         else DEFAULT_LISTENERS,

@@ -338,3 +338,14 @@ def test_every_setting_is_in_the_example() -> None:
         cls = type(getattr(Config(), section))
         for f in dataclasses.fields(cls):
             assert re.search(rf"^#\s+{f.name} = ", text, re.M), f"{section}.{f.name}"
+
+
+def test_dns_nameservers_from_file_and_env(tmp_path: Path) -> None:
+    path = tmp_path / "postbus.toml"
+    path.write_text('[dns]\nnameservers = ["127.0.0.1:5353", "[::1]:53", "192.0.2.1"]\n')
+    assert load_config(path, {}).dns.nameservers == ("127.0.0.1:5353", "[::1]:53", "192.0.2.1")
+    from_env = load_config(None, {"POSTBUS_DNS_NAMESERVERS": "127.0.0.1:53, 127.0.0.2"})
+    assert from_env.dns.nameservers == ("127.0.0.1:53", "127.0.0.2")
+    path.write_text('[dns]\nnameservers = ["dns.example.org"]\n')
+    with pytest.raises(ConfigError, match=r"dns\.nameservers"):
+        load_config(path, {})

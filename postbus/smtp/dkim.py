@@ -1,4 +1,5 @@
-"""DKIM key pairs per domain and the DNS records that publish them (signing comes later).
+"""DKIM (RFC 6376): key pairs per domain, the DNS records that publish them, signing and
+verification (dkimpy does the cryptography and canonicalisation).
 
 Each domain gets two keys, signed with both (RFC 8463 §1 recommends the pair while Ed25519
 verification is not yet universal): RSA-2048 (RFC 8301 §3.2: at least 1024, 2048 advised)
@@ -10,21 +11,39 @@ and Ed25519 (RFC 8463). Each has its own selector, because a selector names one 
 published as ``<selector>-rsa._domainkey.<domain>`` and ``<selector>-ed25519._domainkey.<domain>``
 (RFC 6376 §3.6.2.1). The selector name is the file name, so the admin sees which is which.
 To rotate, pass a new selector (e.g. "postbus2027"): the old files stay until removed.
+
+Invariants:
+- ``verify`` looks keys up through the Resolver passed in (all of them first, concurrently),
+  then hands dkimpy a dnsfunc that answers from those results: dkimpy never touches DNS.
+- The CPU work of verifying (canonicalising and hashing a body of up to max_message_size)
+  runs in a worker thread, so a large message does not stall the event loop.
+- Every signature gets a result (RFC 8601 §2.7.1 names); none raises.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import dkim as dkimpy
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+from postbus.smtp.resolver import Resolver, TempDnsError
 from postbus.tls import write_private
 
-__all__ = ["DkimKeys", "ensure_domain_keys", "txt_strings"]
+__all__ = [
+    "SIGNED_HEADERS",
+    "DkimKeys",
+    "DkimResult",
+    "ensure_domain_keys",
+    "sign",
+    "txt_strings",
+    "verify",
+]
 
 RSA_BITS = 2048
 _PEM = serialization.Encoding.PEM
@@ -129,3 +148,224 @@ def ensure_domain_keys(key_dir: Path, domain: str, selector: str = "postbus") ->
             keys.ed25519_key_file, ed.private_bytes(_PEM, _PKCS8, serialization.NoEncryption())
         )
     return keys
+
+
+# --- signing ------------------------------------------------------------------------------
+
+# RFC 6376 §5.4.1: the fields that carry the message's meaning. Each is signed as many times
+# as it occurs; From once more ("oversigned", RFC 6376 §8.15), so a second From added on
+# the way breaks the signature instead of being shown to the reader.
+SIGNED_HEADERS = (
+    "from",
+    "to",
+    "cc",
+    "subject",
+    "date",
+    "message-id",
+    "mime-version",
+    "content-type",
+    "in-reply-to",
+    "references",
+)
+_CANON = (b"relaxed", b"relaxed")  # RFC 6376 §3.4.2, §3.4.4: survives re-folding
+
+
+def _include_headers(message: bytes) -> list[bytes]:
+    headers, _ = dkimpy.rfc822_parse(message)
+    names = [bytes(name).lower() for name, _ in headers]
+    include: list[bytes] = []
+    for name in SIGNED_HEADERS:
+        include += [name.encode()] * names.count(name.encode())
+    include.append(b"from")
+    return include
+
+
+def sign(message: bytes, domain: str, key_dir: Path, selector_base: str = "postbus") -> bytes:
+    """The message with two DKIM-Signature fields prepended: Ed25519 and RSA (RFC 8463 §1).
+
+    ``message`` is CRLF-terminated, as it arrives over SMTP. Keys are made on first use
+    (ensure_domain_keys). Raises ValueError for a bad domain or selector, and
+    dkim.DKIMException for a message whose header cannot be parsed.
+    """
+    keys = ensure_domain_keys(key_dir, domain, selector_base)
+    try:
+        include = _include_headers(message)
+    except IndexError as e:  # dkimpy's parser, on a header that opens with a continuation
+        raise dkimpy.MessageFormatError("the message header cannot be parsed") from e
+    rsa_pem = keys.rsa_key_file.read_bytes()
+    ed_seed = keys.load_ed25519().private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    signatures = []
+    for selector, key, algorithm in (
+        (keys.ed25519_selector, base64.b64encode(ed_seed), b"ed25519-sha256"),  # RFC 8463 §3
+        (keys.rsa_selector, rsa_pem, b"rsa-sha256"),  # RFC 8301 §3.1
+    ):
+        signatures.append(
+            dkimpy.sign(
+                message,
+                selector.encode(),
+                keys.domain.encode(),
+                key,
+                canonicalize=_CANON,
+                signature_algorithm=algorithm,
+                include_headers=include,
+            )
+        )
+    return b"".join(signatures) + message
+
+
+# --- verification -------------------------------------------------------------------------
+
+MAX_SIGNATURES = 5  # each costs a DNS lookup and a body hash; more is abuse, not mail
+MIN_RSA_BITS = 1024  # RFC 8301 §3.2: smaller keys MUST NOT be considered valid
+
+
+@dataclass(frozen=True, slots=True)
+class DkimResult:
+    """One signature's outcome; ``status`` is an RFC 8601 §2.7.1 dkim result."""
+
+    status: str  # "pass" | "fail" | "neutral" | "temperror" | "permerror"
+    domain: str  # d=, lower-case ("" if unreadable)
+    selector: str  # s=
+    algorithm: str  # a=
+    identity: str  # i=, or "@" + d= (RFC 6376 §3.5)
+    b: str  # the start of b=, told apart from other signatures (RFC 6008 header.b)
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class _Pending:
+    index: int
+    sig: dict[bytes, bytes]
+    include: list[bytes]
+    header: tuple[bytes, bytes]
+    key_name: str
+    result: DkimResult | None = None  # set when known before the cryptography
+    record: str | None = None  # the key TXT record, once looked up
+
+
+def _text(sig: dict[bytes, bytes], tag: bytes) -> str:
+    return sig.get(tag, b"").decode("ascii", "replace")
+
+
+def _make(sig: dict[bytes, bytes], status: str, detail: str) -> DkimResult:
+    domain = _text(sig, b"d").lower()
+    return DkimResult(
+        status=status,
+        domain=domain,
+        selector=_text(sig, b"s"),
+        algorithm=_text(sig, b"a"),
+        identity=_text(sig, b"i") or f"@{domain}",
+        b=re.sub(r"\s+", "", _text(sig, b"b"))[:8],
+        detail=detail,
+    )
+
+
+def _key_problem(record: str, algorithm: str) -> str | None:
+    """RFC 6376 §3.6.1 checks dkimpy leaves out; None when the key may be used."""
+    tags = {}
+    for part in record.split(";"):
+        name, eq, value = part.partition("=")
+        if eq:
+            tags[name.strip()] = re.sub(r"\s+", "", value)
+    if tags.get("p") == "":
+        return "key revoked (empty p=)"  # RFC 6376 §3.6.1
+    if algorithm == "rsa-sha1":
+        return "rsa-sha1 is not accepted (RFC 8301 §3.1)"
+    key_type = tags.get("k", "rsa")
+    if not algorithm.startswith(key_type + "-"):
+        return f"key type {key_type} does not match a={algorithm}"  # RFC 6376 §6.1.2
+    if "h" in tags and algorithm.split("-", 1)[1] not in tags["h"].split(":"):
+        return f"key h= does not allow {algorithm}"  # RFC 6376 §3.6.1 h=
+    return None
+
+
+def _check(checker: dkimpy.DKIM, item: _Pending) -> DkimResult:
+    """The CPU part of one signature (run in a worker thread)."""
+    assert item.record is not None
+    problem = _key_problem(item.record, _text(item.sig, b"a"))
+    if problem:
+        return _make(item.sig, "permerror", problem)
+    record = item.record
+
+    def dnsfunc(name: bytes, timeout: int = 5) -> str:  # dkimpy's interface
+        return record
+
+    try:
+        ok = checker.verify_sig(item.sig, item.include, item.header, dnsfunc)
+    except dkimpy.ValidationError as e:  # body hash mismatch: RFC 6376 §6.1.3
+        return _make(item.sig, "fail", str(e))
+    except dkimpy.KeyFormatError as e:  # e.g. key too small (RFC 8301 §3.2)
+        return _make(item.sig, "permerror", str(e))
+    except Exception as e:  # dkimpy on hostile input raises more than DKIMException
+        return _make(item.sig, "neutral", f"{type(e).__name__}: {e}")
+    if ok:
+        return _make(item.sig, "pass", "")
+    # dkimpy answers False for a key it cannot parse, too: tell that apart.
+    try:
+        dkimpy.evaluate_pk(item.key_name.encode(), record.encode())
+    except (dkimpy.DKIMException, ValueError) as e:
+        return _make(item.sig, "permerror", f"bad key record: {e}")
+    return _make(item.sig, "fail", "signature did not verify")
+
+
+def _verify_all(checker: dkimpy.DKIM, items: list[_Pending]) -> list[DkimResult]:
+    return [item.result or _check(checker, item) for item in items]
+
+
+async def _fetch_key(resolver: Resolver, item: _Pending) -> None:
+    try:
+        records = await resolver.txt(item.key_name)
+    except TempDnsError as e:  # RFC 6376 §6.1.2: TEMPFAIL (key unavailable)
+        item.result = _make(item.sig, "temperror", str(e))
+        return
+    if not records:  # RFC 6376 §6.1.2: PERMFAIL (no key for signature)
+        item.result = _make(item.sig, "permerror", f"no key at {item.key_name}")
+        return
+    item.record = records[0]  # RFC 6376 §3.6.2.2: more than one gives undefined results
+
+
+_LABEL_RE = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\Z", re.I)
+
+
+def _dns_name(value: bytes) -> bool:
+    labels = value.decode("ascii", "replace").split(".")
+    return len(value) <= 253 and all(_LABEL_RE.match(label) for label in labels)
+
+
+async def verify(
+    message: bytes,
+    resolver: Resolver,
+    max_signatures: int = MAX_SIGNATURES,
+    min_rsa_bits: int = MIN_RSA_BITS,
+) -> list[DkimResult]:
+    """Verify each DKIM-Signature (the first ``max_signatures``); [] means none (dkim=none)."""
+    try:
+        checker = dkimpy.DKIM(message, minkey=min_rsa_bits)
+    except (dkimpy.DKIMException, IndexError, ValueError):
+        # The header cannot be parsed (dkimpy raises IndexError for a message that starts
+        # with a continuation line): no signature can be found in it.
+        return []
+    count = sum(1 for name, _ in checker.headers if bytes(name).lower() == b"dkim-signature")
+    items: list[_Pending] = []
+    for index in range(min(count, max_signatures)):
+        checker.signature_fields = {}
+        try:
+            sig, include, headers = checker.verify_headerprep(index)
+        except (dkimpy.DKIMException, LookupError, ValueError) as e:
+            # RFC 8601 §2.7.1: "neutral" for a signature with syntax errors.
+            sig = checker.signature_fields or {}
+            items.append(_Pending(index, {}, [], (b"", b""), "", _make(sig, "neutral", str(e))))
+            continue
+        d, s = sig[b"d"], sig[b"s"]
+        if not (_dns_name(d) and _dns_name(s)):
+            result = _make(sig, "permerror", "d= or s= is not a domain name")
+            items.append(_Pending(index, sig, include, headers[index], "", result))
+            continue
+        key_name = f"{s.decode()}._domainkey.{d.decode()}"  # RFC 6376 §3.6.2.1
+        items.append(_Pending(index, sig, include, headers[index], key_name))
+    await asyncio.gather(*(_fetch_key(resolver, i) for i in items if i.result is None))
+    if all(item.result is not None for item in items):
+        return [item.result for item in items if item.result is not None]
+    return await asyncio.to_thread(_verify_all, checker, items)

@@ -1,0 +1,187 @@
+"""The DNS lookups that sender authentication needs, as plain Python values.
+
+SPF, DKIM, DMARC and ARC take a resolver argument (style.md §8: outside lookups are passed
+in), typed as the ``Resolver`` protocol below. ``DnsResolver`` is the real one, over
+dnspython's asyncio resolver; ``StaticResolver`` answers from a dict, for unit tests that
+need no DNS server.
+
+Invariants:
+- "no such name" (NXDOMAIN) and "no record of that type" (NODATA) both return an empty list:
+  RFC 7208 §4.3/§4.6.4 and RFC 7489 §6.6.3 treat them alike. Anything that a later try could
+  answer differently (timeout, SERVFAIL, REFUSED, no nameserver) raises ``TempDnsError``.
+- A name that cannot exist in DNS (an empty or over-long label) is answered with an empty
+  list: no server could hold a record for it.
+- Nothing here caches; the nameserver does.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
+
+import dns.asyncresolver
+import dns.exception
+import dns.name
+import dns.nameserver
+import dns.rdatatype
+import dns.resolver
+import dns.reversename
+
+__all__ = [
+    "DnsResolver",
+    "Resolver",
+    "StaticResolver",
+    "TempDnsError",
+    "parse_nameserver",
+]
+
+
+class TempDnsError(Exception):
+    """A lookup that failed for now (timeout, SERVFAIL, REFUSED): SPF/DKIM/DMARC temperror."""
+
+
+class Resolver(Protocol):
+    """What sender authentication asks of DNS. Names may end in a dot or not."""
+
+    async def txt(self, name: str) -> list[str]:
+        """Each TXT record with its character-strings joined (RFC 7208 §3.3)."""
+        ...
+
+    async def mx(self, name: str) -> list[tuple[int, str]]:
+        """(preference, exchange) pairs, exchange lower-case without the final dot."""
+        ...
+
+    async def a(self, name: str) -> list[str]: ...
+
+    async def aaaa(self, name: str) -> list[str]: ...
+
+    async def ptr(self, ip: str) -> list[str]:
+        """Names of an IPv4 or IPv6 address, lower-case without the final dot."""
+        ...
+
+
+def parse_nameserver(text: str) -> tuple[str, int]:
+    """ "192.0.2.1", "192.0.2.1:5353", "2001:db8::1" or "[2001:db8::1]:5353" -> (ip, port)."""
+    text = text.strip()
+    host, port = text, 53
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError(f"not a nameserver address: {text!r}")
+        if rest:
+            port = int(rest[1:])
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+        port = int(port_text)
+    ipaddress.ip_address(host)  # raises ValueError for anything but an IP address
+    if not 0 < port < 65536:
+        raise ValueError(f"port out of range: {text!r}")
+    return host, port
+
+
+def _plain(name: dns.name.Name) -> str:
+    return name.to_text(omit_final_dot=True).lower()
+
+
+class DnsResolver:
+    """dnspython's asyncio stub resolver with our own nameserver list.
+
+    ``nameservers`` are "ip", "ip:port" or "[ipv6]:port" strings; empty means the system's
+    /etc/resolv.conf. ``timeout`` bounds each lookup, retries included.
+    """
+
+    def __init__(self, nameservers: Sequence[str] = (), timeout: float = 5.0) -> None:
+        if nameservers:
+            self._resolver = dns.asyncresolver.Resolver(configure=False)
+            self._resolver.nameservers = [
+                dns.nameserver.Do53Nameserver(*parse_nameserver(ns)) for ns in nameservers
+            ]
+        else:
+            self._resolver = dns.asyncresolver.Resolver(configure=True)
+        self._resolver.lifetime = timeout
+        self._resolver.timeout = min(timeout, 2.0)  # per try; lifetime bounds the retries
+        self._resolver.cache = None
+
+    async def _query(self, name: str | dns.name.Name, rdtype: str) -> list[object]:
+        try:
+            qname = name if isinstance(name, dns.name.Name) else dns.name.from_text(name)
+        except (dns.exception.SyntaxError, UnicodeError, ValueError):
+            return []  # cannot exist in DNS (label too long, empty label, bad IDN)
+        try:
+            answer = await self._resolver.resolve(qname, rdtype, search=False)
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            return []
+        except dns.resolver.YXDOMAIN:
+            return []  # a DNAME would make the name too long: it cannot exist
+        except dns.exception.Timeout as e:
+            raise TempDnsError(f"{rdtype} {qname}: timeout") from e
+        except dns.resolver.NoNameservers as e:  # SERVFAIL, REFUSED from every server
+            raise TempDnsError(f"{rdtype} {qname}: no nameserver answered") from e
+        except dns.exception.DNSException as e:
+            raise TempDnsError(f"{rdtype} {qname}: {type(e).__name__}") from e
+        return list(answer)
+
+    async def txt(self, name: str) -> list[str]:
+        records = await self._query(name, "TXT")
+        # RFC 7208 §3.3 / RFC 6376 §3.6.2.2: the strings of one record join without spaces.
+        return [b"".join(r.strings).decode("utf-8", "replace") for r in records]  # type: ignore[attr-defined]
+
+    async def mx(self, name: str) -> list[tuple[int, str]]:
+        records = await self._query(name, "MX")
+        return [(r.preference, _plain(r.exchange)) for r in records]  # type: ignore[attr-defined]
+
+    async def a(self, name: str) -> list[str]:
+        return [r.address for r in await self._query(name, "A")]  # type: ignore[attr-defined]
+
+    async def aaaa(self, name: str) -> list[str]:
+        return [r.address for r in await self._query(name, "AAAA")]  # type: ignore[attr-defined]
+
+    async def ptr(self, ip: str) -> list[str]:
+        qname = dns.reversename.from_address(ip)  # ValueError for a non-address: caller's bug
+        return [_plain(r.target) for r in await self._query(qname, "PTR")]  # type: ignore[attr-defined]
+
+
+def _key(name: str) -> str:
+    return name.lower().rstrip(".")
+
+
+class StaticResolver:
+    """Fixed answers for unit tests: ``records[(name, "TXT")] = [...]``.
+
+    Names in ``failing`` raise TempDnsError for every type. ``queries`` records each lookup
+    as (type, name), so a test can count them (RFC 7208 §4.6.4 limits).
+    """
+
+    def __init__(
+        self,
+        records: Mapping[tuple[str, str], Iterable[object]] | None = None,
+        failing: Iterable[str] = (),
+    ) -> None:
+        self.records: dict[tuple[str, str], list[object]] = {
+            (_key(n), t.upper()): list(v) for (n, t), v in (records or {}).items()
+        }
+        self.failing = {_key(n) for n in failing}
+        self.queries: list[tuple[str, str]] = []
+
+    def _get(self, name: str, rdtype: str) -> list[object]:
+        self.queries.append((rdtype, _key(name)))
+        if _key(name) in self.failing:
+            raise TempDnsError(f"{rdtype} {name}: failing on purpose")
+        return list(self.records.get((_key(name), rdtype), []))
+
+    async def txt(self, name: str) -> list[str]:
+        return [str(v) for v in self._get(name, "TXT")]
+
+    async def mx(self, name: str) -> list[tuple[int, str]]:
+        return [(int(p), _key(h)) for p, h in self._get(name, "MX")]  # type: ignore[misc]
+
+    async def a(self, name: str) -> list[str]:
+        return [str(v) for v in self._get(name, "A")]
+
+    async def aaaa(self, name: str) -> list[str]:
+        return [str(v) for v in self._get(name, "AAAA")]
+
+    async def ptr(self, ip: str) -> list[str]:
+        reverse = dns.reversename.from_address(ip).to_text(omit_final_dot=True)
+        return [_key(str(v)) for v in self._get(reverse, "PTR")]
