@@ -21,6 +21,7 @@ from rich.table import Table
 from postbus.accounts.passwords import hash_password, password_problem
 from postbus.config import Config, ConfigError, demo_config, load_config, parse_size
 from postbus.server import StartupError, open_store, serve
+from postbus.smtp import queue as smtp_queue
 from postbus.smtp.dkim import ensure_domain_keys
 from postbus.store import Store, StoreError
 from postbus.tls import ensure_self_signed
@@ -34,6 +35,7 @@ alias_app = typer.Typer(help="Extra addresses that deliver to an account.", no_a
 app.add_typer(domain_app, name="domain")
 app.add_typer(user_app, name="user")
 app.add_typer(alias_app, name="alias")
+smtp_queue.register_cli(app)
 
 out = Console()
 err = Console(stderr=True)

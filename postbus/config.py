@@ -152,6 +152,15 @@ _BOOL = _Kind("true or false", _bool)
 _HOSTNAME = _Kind("a host name such as mail.example.org", _hostname)
 _DSN = _Kind("a PostgreSQL URL such as postgresql://user:password@host/db", _dsn)
 _TEXT = _Kind("a non-empty string", _text)
+
+
+def _optional_text(v: object, env: bool) -> str:
+    _need(isinstance(v, str))
+    return cast(str, v).strip()
+
+
+_OPT_TEXT = _Kind("a string", _optional_text)
+_RELAY_TLS = _choice("starttls", "implicit", "none")
 _PATH, _OPT_PATH = _path(), _path(optional=True)
 _LOG_LEVEL = _choice("debug", "info", "warning", "error")
 _BACKEND = _choice("sqlite", "postgres")
@@ -261,6 +270,37 @@ _NAMESERVERS = _Kind(
 
 
 @dataclass(frozen=True, slots=True)
+class QueueConfig:
+    """The outbound queue (postbus.smtp.outbound)."""
+
+    # RFC 5321 §4.5.4.1: give up after at least 4-5 days.
+    max_age: int = field(default=5 * 86400, metadata=_kind(_seconds(3600)))
+    # Tell the sender once that a message is late; 0: never.
+    delay_notice_after: int = field(default=4 * 3600, metadata=_kind(_integer(0)))
+    # RFC 5321 §4.5.4.1: retry intervals of 30 minutes are advised; 5 min first, doubling.
+    first_retry: int = field(default=300, metadata=_kind(_seconds(1)))
+    max_retry_interval: int = field(default=4 * 3600, metadata=_kind(_seconds(1)))
+    connections_per_domain: int = field(default=2, metadata=_kind(_integer(1)))
+    max_connections: int = field(default=50, metadata=_kind(_integer(1)))
+    # The port of other servers' MX; only tests and private networks change it.
+    port: int = field(default=25, metadata=_kind(_PORT))
+    # Connect from this address (the one SPF names) when the machine has several; "": any.
+    bind_address: str = field(default="", metadata=_kind(_OPT_TEXT))
+
+
+@dataclass(frozen=True, slots=True)
+class SmarthostConfig:
+    """Send all outgoing mail through one relay instead of to each MX; host "" means off."""
+
+    host: str = field(default="", metadata=_kind(_OPT_TEXT))
+    port: int = field(default=587, metadata=_kind(_PORT))
+    username: str = field(default="", metadata=_kind(_OPT_TEXT))
+    password: str = field(default="", metadata=_kind(_OPT_TEXT))
+    tls: str = field(default="starttls", metadata=_kind(_RELAY_TLS))
+    verify: bool = field(default=True, metadata=_kind(_BOOL))
+
+
+@dataclass(frozen=True, slots=True)
 class DnsConfig:
     # Resolvers for SPF/DKIM/DMARC/ARC checks and MX lookups; empty: /etc/resolv.conf.
     nameservers: tuple[str, ...] = field(default=(), metadata=_kind(_NAMESERVERS))
@@ -316,6 +356,8 @@ class Config:
     tls: TlsConfig = field(default_factory=TlsConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     accounts: AccountsConfig = field(default_factory=AccountsConfig)
+    queue: QueueConfig = field(default_factory=QueueConfig)
+    smarthost: SmarthostConfig = field(default_factory=SmarthostConfig)
     dns: DnsConfig = field(default_factory=DnsConfig)
     listeners: tuple[Listener, ...] = DEFAULT_LISTENERS
     source: Path | None = None  # the file this came from, if any
@@ -355,6 +397,8 @@ _SECTIONS: dict[str, type] = {
     "tls": TlsConfig,
     "limits": LimitsConfig,
     "accounts": AccountsConfig,
+    "queue": QueueConfig,
+    "smarthost": SmarthostConfig,
     "dns": DnsConfig,
 }
 
@@ -461,6 +505,8 @@ def load_config(
         tls=TlsConfig(**cast(Any, values["tls"])),
         limits=LimitsConfig(**cast(Any, values["limits"])),
         accounts=AccountsConfig(**cast(Any, values["accounts"])),
+        queue=QueueConfig(**cast(Any, values["queue"])),
+        smarthost=SmarthostConfig(**cast(Any, values["smarthost"])),
         dns=DnsConfig(**cast(Any, values["dns"])),
         listeners=_parse_listeners(raw["listener"], str(path), file_base)
         if "listener" in raw

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from postbus.accounts.auth import Authenticator, LoginThrottle
 from postbus.config import Config, Listener
+from postbus.smtp import outbound
 from postbus.store import Store, open_postgres, open_sqlite
 from postbus.tls import ensure_self_signed, server_context
 
@@ -121,6 +122,16 @@ async def serve(
             if server is not None:
                 servers.append(server)
         service.background.append(asyncio.create_task(_collect_garbage(store)))
+        service.background.append(
+            asyncio.create_task(
+                outbound.run_queue(
+                    store,
+                    outbound.settings_from_config(config),
+                    outbound.resolver_from_config(config),
+                    stop,
+                )
+            )
+        )
         log.info("postbus is ready (%s store, data in %s)", config.store.backend, config.data_dir)
         await stop.wait()
         log.info("stopping: no new connections, finishing what is in flight")

@@ -113,12 +113,16 @@ async def add(
     await tx.execute(
         "INSERT INTO blobs (hash, size, refcount) VALUES ($1, $2, 1) ON CONFLICT (hash)"
         " DO UPDATE SET refcount = blobs.refcount + 1, unreferenced_since = NULL",
-        blob_hash, size,
+        blob_hash,
+        size,
     )
     message_id = await tx.fetchval(
         "INSERT INTO queue_messages (envelope_from, blob_hash, size, created)"
         " VALUES ($1, $2, $3, $4) RETURNING id",
-        envelope_from, blob_hash, size, now,
+        envelope_from,
+        blob_hash,
+        size,
+        now,
     )
     await tx.executemany(
         "INSERT INTO queue_recipients (message_id, recipient, domain, state, next_attempt,"
@@ -135,7 +139,11 @@ async def claim(tx: Tx, now: int, lease_until: int, limit: int) -> list[QueuedRe
         "UPDATE queue_recipients SET state = $1, next_attempt = $2 WHERE id IN ("
         " SELECT id FROM queue_recipients WHERE state IN ($3, $1) AND next_attempt <= $4"
         f" ORDER BY next_attempt, id LIMIT $5{lock}) RETURNING id",
-        State.DELIVERING.value, lease_until, State.QUEUED.value, now, limit,
+        State.DELIVERING.value,
+        lease_until,
+        State.QUEUED.value,
+        now,
+        limit,
     )
     ids = sorted(row[0] for row in rows)
     return await _by_ids(tx, ids)
@@ -155,7 +163,8 @@ async def next_due(tx: Tx) -> int | None:
     """When the earliest waiting recipient is due (a lease end counts too), or None."""
     return await tx.fetchval(
         "SELECT MIN(next_attempt) FROM queue_recipients WHERE state IN ($1, $2)",
-        State.QUEUED.value, State.DELIVERING.value,
+        State.QUEUED.value,
+        State.DELIVERING.value,
     )
 
 
@@ -181,8 +190,11 @@ async def record(tx: Tx, outcomes: Sequence[Outcome], now: int) -> list[int]:
             "UPDATE queue_recipients SET state = $1, attempts = attempts + 1, last_error = $2,"
             " next_attempt = $3, delay_notice_sent = CASE WHEN $4 = 1 THEN 1"
             " ELSE delay_notice_sent END WHERE id = $5 RETURNING message_id",
-            outcome.state.value, outcome.error[:1000], outcome.next_attempt or now,
-            int(outcome.delay_notice_sent), outcome.recipient_id,
+            outcome.state.value,
+            outcome.error[:1000],
+            outcome.next_attempt or now,
+            int(outcome.delay_notice_sent),
+            outcome.recipient_id,
         )
         if message_id is not None:
             message_ids.add(message_id)
@@ -198,7 +210,9 @@ async def _finish(tx: Tx, message_ids: Sequence[int], now: int) -> list[int]:
             await tx.execute("SELECT id FROM queue_messages WHERE id = $1 FOR UPDATE", message_id)
         waiting = await tx.fetchval(
             "SELECT COUNT(*) FROM queue_recipients WHERE message_id = $1 AND state IN ($2, $3)",
-            message_id, State.QUEUED.value, State.DELIVERING.value,
+            message_id,
+            State.QUEUED.value,
+            State.DELIVERING.value,
         )
         if waiting == 0 and await _remove(tx, message_id, now):
             removed.append(message_id)
@@ -215,7 +229,8 @@ async def _remove(tx: Tx, message_id: int, now: int) -> bool:
     await tx.execute(
         "UPDATE blobs SET refcount = refcount - 1, unreferenced_since ="
         " CASE WHEN refcount = 1 THEN CAST($1 AS BIGINT) ELSE NULL END WHERE hash = $2",
-        now, blob_hash,
+        now,
+        blob_hash,
     )
     return True
 
@@ -243,7 +258,8 @@ async def retry_now(tx: Tx, message_ids: Sequence[int] | None, now: int) -> int:
     if message_ids is None:
         rows = await tx.fetch(
             "UPDATE queue_recipients SET next_attempt = $1 WHERE state = $2 RETURNING id",
-            now, State.QUEUED.value,
+            now,
+            State.QUEUED.value,
         )
         return len(rows)
     count = 0
@@ -251,7 +267,9 @@ async def retry_now(tx: Tx, message_ids: Sequence[int] | None, now: int) -> int:
         rows = await tx.fetch(
             "UPDATE queue_recipients SET next_attempt = $1 WHERE state = $2"
             " AND message_id = $3 RETURNING id",
-            now, State.QUEUED.value, message_id,
+            now,
+            State.QUEUED.value,
+            message_id,
         )
         count += len(rows)
     return count

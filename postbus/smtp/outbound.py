@@ -1,0 +1,646 @@
+"""Delivery of queued mail to other servers: MX routing, SMTP sessions, retries, bounces.
+
+``run_queue`` is the background task ``postbus serve`` starts; ``QueueWorker.deliver_due(now)``
+is one pass of it, which tests drive with a clock of their own to walk a five-day retry
+schedule in milliseconds.
+
+Invariants:
+- Rows are claimed with a lease before any network I/O (``postbus.store.queue.claim``) and get
+  their outcome in one write afterwards; no transaction is held open across the network.
+- A notice to the sender (bounce or delay) is stored before the outcome that caused it is
+  recorded: a crash in between repeats a notice, it never loses one.
+- A message with the null reverse-path is never answered with a notice (RFC 5321 §4.5.5).
+- At most ``connections_per_domain`` connections per destination and ``max_connections`` in
+  all; one connection carries every message for its destination that is due.
+- Failures of one destination never stop the worker: an unexpected error is logged and the
+  recipients concerned wait for their next try.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import enum
+import logging
+import re
+import ssl
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import aiosmtplib
+
+from postbus import delivery
+from postbus.smtp import dsn
+from postbus.smtp import queue as smtp_queue
+from postbus.smtp.resolver import DnsResolver
+from postbus.store import Store
+from postbus.store import queue as q
+
+log = logging.getLogger("postbus.outbound")
+
+DAY, HOUR, MINUTE = 86400, 3600, 60
+LEASE = 30 * MINUTE  # longer than one attempt can take (RFC 5321 §4.5.3.2 timeouts)
+POLL = 60.0  # other nodes may queue mail too: look at the table at least this often
+MAX_ADDRESSES = 10  # addresses tried per destination and attempt
+DATA_TIMEOUT = 600.0  # RFC 5321 §4.5.3.2.6: DATA termination, 10 minutes
+
+
+# -- what the worker is told -------------------------------------------------------------------
+
+
+class Resolver(Protocol):
+    """The part of ``postbus.smtp.resolver.Resolver`` routing needs. An empty list means "no
+    such records" (NXDOMAIN or NODATA); an exception (``TempDnsError``) means the answer is
+    unknown for now, and the attempt is temporary."""
+
+    async def mx(self, name: str) -> list[tuple[int, str]]: ...
+    async def a(self, name: str) -> list[str]: ...
+    async def aaaa(self, name: str) -> list[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Smarthost:
+    """Send every remote message through one relay (a provider's submission server)."""
+
+    host: str
+    port: int = 587
+    username: str | None = None
+    password: str | None = None
+    tls: Literal["starttls", "implicit", "none"] = "starttls"
+    verify: bool = True  # a relay is named by us, so its certificate is checked
+
+    def __post_init__(self) -> None:
+        if self.username and self.tls == "none":
+            raise ValueError("smarthost: a password is never sent without TLS")
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundSettings:
+    hostname: str  # EHLO name, Reporting-MTA, MAILER-DAEMON@
+    port: int = 25  # the MX port; tests point it elsewhere
+    max_age: int = 5 * DAY  # then a temporary failure becomes a bounce
+    delay_notice_after: int = 4 * HOUR  # 0: never
+    first_retry: int = 5 * MINUTE
+    max_retry_interval: int = 4 * HOUR
+    connections_per_domain: int = 2
+    max_connections: int = 50
+    batch: int = 200  # recipients claimed per pass
+    connect_timeout: float = 30.0
+    command_timeout: float = 300.0  # RFC 5321 §4.5.3.2: five minutes per command
+    bind_address: str = ""  # local address to connect from (the IP in our SPF record); "": any
+    smarthost: Smarthost | None = None
+
+
+def settings_from_config(config: Any) -> OutboundSettings:
+    """Settings from postbus.config.Config: its ``[queue]`` and ``[smarthost]`` sections when
+    the config has them, else the defaults above."""
+    queue_cfg = getattr(config, "queue", None)
+    values: dict[str, Any] = {"hostname": config.server.hostname}
+    for name in (
+        "port",
+        "bind_address",
+        "max_age",
+        "delay_notice_after",
+        "first_retry",
+        "max_retry_interval",
+        "connections_per_domain",
+        "max_connections",
+    ):
+        if hasattr(queue_cfg, name):
+            values[name] = getattr(queue_cfg, name)
+    relay = getattr(config, "smarthost", None)
+    if relay is not None and getattr(relay, "host", None):
+        values["smarthost"] = Smarthost(
+            relay.host,
+            relay.port,
+            relay.username or None,
+            relay.password or None,
+            relay.tls,
+            relay.verify,
+        )
+    return OutboundSettings(**values)
+
+
+def resolver_from_config(config: Any) -> Resolver:
+    """The DNS resolver: ``[dns] nameservers`` when set, else the system's."""
+    nameservers = getattr(getattr(config, "dns", None), "nameservers", ())
+    return DnsResolver(tuple(nameservers))
+
+
+# -- outcomes ----------------------------------------------------------------------------------
+
+
+class Kind(enum.Enum):
+    SENT = "sent"
+    TEMPORARY = "temporary"
+    PERMANENT = "permanent"
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What happened to one recipient in one attempt."""
+
+    kind: Kind
+    status: str  # RFC 3463 enhanced status code
+    reply: str  # the server's reply ("550 5.1.1 no such user") or our own explanation
+    remote: str = ""  # the host that answered
+
+
+class RouteError(Exception):
+    def __init__(self, result: Result) -> None:
+        super().__init__(result.reply)
+        self.result = result
+
+
+_ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
+
+
+def from_reply(code: int, message: str, remote: str) -> Result:
+    """A reply turned into a result: 2xx sent, 5xx permanent, anything else temporary."""
+    text = " ".join(message.split())
+    match = _ENHANCED.match(text)  # RFC 2034 §4: the enhanced code leads the text
+    if 200 <= code < 300:
+        kind, default = Kind.SENT, "2.0.0"
+    elif 500 <= code < 600:
+        kind, default = Kind.PERMANENT, "5.0.0"
+    else:  # 4xx, and any reply out of the protocol, may go better next time
+        kind, default = Kind.TEMPORARY, "4.0.0"
+    status = match.group(0) if match and match.group(1) == str(code)[0] else default
+    return Result(kind, status, f"{code} {text}", remote)
+
+
+def retry_delay(attempts: int, settings: OutboundSettings) -> int:
+    """Seconds to wait after the ``attempts``-th failed try: doubling, then capped."""
+    return min(settings.first_retry * 2 ** max(attempts - 1, 0), settings.max_retry_interval)
+
+
+# -- routing (RFC 5321 §5.1) -------------------------------------------------------------------
+
+
+async def route(resolver: Resolver, domain: str) -> list[tuple[str, str]]:
+    """(host name, address) pairs to try in order, or RouteError."""
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        bad = Result(Kind.PERMANENT, "5.1.2", f"bad destination domain {domain}")
+        raise RouteError(bad) from None
+    try:
+        records = await resolver.mx(ascii_domain)
+    except Exception as exc:
+        unknown = Result(Kind.TEMPORARY, "4.4.3", f"DNS lookup of {domain} MX: {exc}")
+        raise RouteError(unknown) from exc
+    if len(records) == 1 and records[0][1] in (".", ""):
+        # RFC 7505 §3: a null MX says the domain accepts no mail; §4.2 names the status.
+        raise RouteError(Result(Kind.PERMANENT, "5.1.10", f"{domain} accepts no mail (null MX)"))
+    implicit = not records
+    # RFC 5321 §5.1: no MX records, then the domain itself is the implicit MX.
+    hosts = (
+        [ascii_domain]
+        if implicit
+        else [host.rstrip(".").lower() for _, host in sorted(records) if host not in (".", "")]
+    )
+    pairs: list[tuple[str, str]] = []
+    lookup_failed = ""
+    for host in hosts:
+        for lookup in (resolver.a, resolver.aaaa):  # IPv4 first: many hosts lack IPv6 routes
+            try:
+                pairs.extend((host, address) for address in await lookup(host))
+            except Exception as exc:
+                lookup_failed = f"DNS lookup of {host}: {exc}"
+    if pairs:
+        return pairs[:MAX_ADDRESSES]
+    if lookup_failed:
+        raise RouteError(Result(Kind.TEMPORARY, "4.4.3", lookup_failed))
+    if implicit:  # RFC 3463: X.1.2 bad destination system address
+        raise RouteError(Result(Kind.PERMANENT, "5.1.2", f"{domain} has no mail server"))
+    raise RouteError(Result(Kind.PERMANENT, "5.4.4", f"no address for the MX hosts of {domain}"))
+
+
+# -- SMTP sessions -----------------------------------------------------------------------------
+
+
+def _opportunistic_context() -> ssl.SSLContext:
+    # RFC 7435: encrypt when offered, without authenticating the MX (MTA-STS/DANE come later).
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _source(settings: OutboundSettings, destination: str) -> tuple[str, int] | None:
+    if not settings.bind_address:
+        return None
+    # An IPv4 source cannot reach an IPv6 destination, nor the other way round.
+    if (":" in settings.bind_address) != (":" in destination):
+        return None
+    return (settings.bind_address, 0)
+
+
+@dataclass(slots=True)
+class _Message:
+    message_id: int
+    envelope_from: str
+    blob_hash: str
+    items: list[q.QueuedRecipient]
+
+
+class _ConnectionLost(Exception):
+    """The session broke: this message and the rest go to the next address."""
+
+
+_LINK_ERRORS = (
+    aiosmtplib.SMTPServerDisconnected,
+    aiosmtplib.SMTPTimeoutError,
+    aiosmtplib.SMTPConnectError,
+    OSError,
+    ssl.SSLError,
+    TimeoutError,
+)
+
+
+class _Session:
+    """One SMTP connection to one address."""
+
+    def __init__(self, settings: OutboundSettings, host: str, address: str) -> None:
+        self.settings = settings
+        self.host = host
+        self.address = address
+        self.smtp: aiosmtplib.SMTP | None = None
+
+    async def open(self) -> None:
+        relay = self.settings.smarthost
+        if relay is not None:
+            await self._open_relay(relay)
+            return
+        await self._connect()
+        assert self.smtp is not None
+        if not self.smtp.supports_extension("starttls"):
+            return
+        try:
+            await self.smtp.starttls(tls_context=_opportunistic_context())
+        except (ssl.SSLError, aiosmtplib.SMTPException, OSError) as exc:
+            # A failed opportunistic STARTTLS: once more in the clear (RFC 7435 §3).
+            log.info(
+                "%s[%s]: STARTTLS failed (%s); trying without TLS", self.host, self.address, exc
+            )
+            self.close()
+            await self._connect()
+
+    async def _connect(self) -> None:
+        s = self.settings
+        self.smtp = aiosmtplib.SMTP(
+            hostname=self.address,
+            port=s.port,
+            local_hostname=s.hostname,
+            timeout=s.command_timeout,
+            start_tls=False,
+            source_address=_source(s, self.address),
+        )
+        await self.smtp.connect(timeout=s.connect_timeout)
+        await self.smtp.ehlo()
+
+    async def _open_relay(self, relay: Smarthost) -> None:
+        s = self.settings
+        self.smtp = aiosmtplib.SMTP(
+            hostname=relay.host,
+            port=relay.port,
+            local_hostname=s.hostname,
+            timeout=s.command_timeout,
+            use_tls=relay.tls == "implicit",
+            start_tls=relay.tls == "starttls",
+            validate_certs=relay.verify,
+            source_address=_source(s, relay.host),
+        )
+        await self.smtp.connect(timeout=s.connect_timeout)
+        if relay.username:
+            await self.smtp.login(relay.username, relay.password or "")
+
+    def close(self) -> None:
+        if self.smtp is not None:
+            self.smtp.close()
+            self.smtp = None
+
+    async def quit(self) -> None:
+        if self.smtp is not None and self.smtp.is_connected:
+            try:
+                await self.smtp.quit(timeout=10)
+            except (*_LINK_ERRORS, aiosmtplib.SMTPException):
+                pass
+        self.close()
+
+    async def send(self, message: _Message, body: bytes) -> dict[int, Result]:
+        """One mail transaction for all of ``message``'s recipients at this destination."""
+        smtp = self.smtp
+        assert smtp is not None
+        remote = self.host
+        options = []
+        if not all(
+            a.isascii() for a in [message.envelope_from, *(i.recipient for i in message.items)]
+        ):
+            if not smtp.supports_extension("smtputf8"):
+                # RFC 6531 §3.2: no SMTPUTF8 there, so the address cannot be carried.
+                return self._all(
+                    message,
+                    Result(
+                        Kind.PERMANENT,
+                        "5.6.7",
+                        "the receiving server does not support SMTPUTF8",
+                        remote,
+                    ),
+                )
+            options.append("SMTPUTF8")
+        if smtp.supports_extension("8bitmime") and not body.isascii():
+            options.append("BODY=8BITMIME")  # RFC 6152
+        if smtp.supports_extension("size"):
+            options.append(f"SIZE={len(body)}")  # RFC 1870
+        encoding = "utf-8" if "SMTPUTF8" in options else "ascii"
+        try:
+            try:
+                await smtp.mail(message.envelope_from, options=options, encoding=encoding)
+            except aiosmtplib.SMTPResponseException as exc:
+                return self._all(message, from_reply(exc.code, exc.message, remote))
+            results: dict[int, Result] = {}
+            accepted = []
+            for item in message.items:
+                try:
+                    await smtp.rcpt(item.recipient, encoding=encoding)
+                    accepted.append(item)
+                except aiosmtplib.SMTPResponseException as exc:
+                    results[item.id] = from_reply(exc.code, exc.message, remote)
+            if not accepted:
+                with contextlib.suppress(aiosmtplib.SMTPResponseException):
+                    await smtp.rset()
+                return results
+            try:
+                reply = await smtp.data(body, timeout=DATA_TIMEOUT)
+                outcome = from_reply(reply.code, reply.message, remote)
+            except aiosmtplib.SMTPResponseException as exc:
+                outcome = from_reply(exc.code, exc.message, remote)
+            results.update((item.id, outcome) for item in accepted)
+            return results
+        except _LINK_ERRORS as exc:
+            where = f"{self.host}[{self.address}]"
+            raise _ConnectionLost(f"{where}: {exc or type(exc).__name__}") from exc
+
+    @staticmethod
+    def _all(message: _Message, result: Result) -> dict[int, Result]:
+        return {item.id: result for item in message.items}
+
+
+# -- the worker --------------------------------------------------------------------------------
+
+
+@dataclass
+class QueueWorker:
+    store: Store
+    settings: OutboundSettings
+    resolver: Resolver
+    _domain_limits: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+    _connections: asyncio.Semaphore | None = None
+
+    async def deliver_due(self, now: int) -> int:
+        """One pass: claim what is due at ``now``, try it, record the outcomes; returns count."""
+        claimed = await self.claim(now)
+        await asyncio.gather(
+            *(
+                self.deliver_domain(domain, items, now)
+                for domain, items in _by_domain(claimed).items()
+            )
+        )
+        return len(claimed)
+
+    async def claim(self, now: int, limit: int | None = None) -> list[q.QueuedRecipient]:
+        size = self.settings.batch if limit is None else limit
+        return await self.store.write(lambda tx: q.claim(tx, now, now + LEASE, size))
+
+    async def deliver_domain(self, domain: str, items: list[q.QueuedRecipient], now: int) -> None:
+        try:
+            results = await self._attempt(domain, items)
+        except Exception:
+            log.exception("delivery to %s failed unexpectedly", domain)
+            results = {i.id: Result(Kind.TEMPORARY, "4.3.0", "internal error") for i in items}
+        try:
+            await self._settle(items, results, now)
+        except Exception:  # the lease runs out and the rows are tried again
+            log.exception("recording delivery outcomes for %s failed", domain)
+
+    async def _attempt(self, domain: str, items: list[q.QueuedRecipient]) -> dict[int, Result]:
+        relay = self.settings.smarthost
+        try:
+            addresses = [(relay.host, relay.host)] if relay else await route(self.resolver, domain)
+        except RouteError as exc:
+            return {item.id: exc.result for item in items}
+        messages: dict[int, _Message] = {}
+        for item in items:
+            messages.setdefault(
+                item.message_id, _Message(item.message_id, item.envelope_from, item.blob_hash, [])
+            ).items.append(item)
+        pending = collections.deque(messages.values())
+        results: dict[int, Result] = {}
+        errors: list[str] = []
+        limit = self._domain_limits.setdefault(
+            domain, asyncio.Semaphore(self.settings.connections_per_domain)
+        )
+        if self._connections is None:
+            self._connections = asyncio.Semaphore(self.settings.max_connections)
+        lanes = min(self.settings.connections_per_domain, len(pending))
+        await asyncio.gather(
+            *(self._lane(addresses, pending, results, errors, limit) for _ in range(lanes))
+        )
+        reason = errors[-1] if errors else "no connection could be made"
+        for message in pending:  # every address failed for these
+            for item in message.items:
+                results[item.id] = Result(Kind.TEMPORARY, "4.4.1", reason)
+        return results
+
+    async def _lane(
+        self,
+        addresses: list[tuple[str, str]],
+        pending: collections.deque[_Message],
+        results: dict[int, Result],
+        errors: list[str],
+        limit: asyncio.Semaphore,
+    ) -> None:
+        """One connection at a time, taking messages until none are left or addresses run out."""
+        assert self._connections is not None
+        async with limit, self._connections:
+            for host, address in addresses:
+                if not pending:
+                    return
+                session = _Session(self.settings, host, address)
+                try:
+                    await session.open()
+                except (*_LINK_ERRORS, aiosmtplib.SMTPException) as exc:
+                    errors.append(f"{host}[{address}]: {exc or type(exc).__name__}")
+                    session.close()
+                    continue
+                except BaseException:  # cancelled while connecting
+                    session.close()
+                    raise
+                try:
+                    while pending:
+                        message = pending.popleft()
+                        try:
+                            body = await asyncio.to_thread(self.store.blobs.read, message.blob_hash)
+                            results.update(await session.send(message, body))
+                        except _ConnectionLost as exc:
+                            pending.appendleft(message)
+                            errors.append(str(exc))
+                            break
+                finally:
+                    task = asyncio.current_task()
+                    if task is not None and task.cancelling():
+                        session.close()  # stopping: no polite QUIT to a server that may hang
+                    else:
+                        await session.quit()
+
+    async def _settle(
+        self, items: list[q.QueuedRecipient], results: dict[int, Result], now: int
+    ) -> None:
+        s = self.settings
+        outcomes: list[q.Outcome] = []
+        notices: dict[int, list[dsn.RecipientStatus]] = collections.defaultdict(list)
+        by_message: dict[int, q.QueuedRecipient] = {}
+        for item in items:
+            result = results[item.id]
+            by_message[item.message_id] = item
+            expires = item.created + s.max_age
+            where = f"{result.remote}: " if result.remote else ""
+            if result.kind is Kind.SENT:
+                outcomes.append(q.Outcome(item.id, q.State.SENT, where + result.reply))
+                log.info("delivered to %s via %s", item.recipient, result.remote)
+                continue
+            if result.kind is Kind.PERMANENT or now >= expires:
+                outcomes.append(q.Outcome(item.id, q.State.FAILED, where + result.reply))
+                log.info("giving up on %s: %s%s", item.recipient, where, result.reply)
+                notices[item.message_id].append(self._status(item, result, dsn.Action.FAILED, now))
+                continue
+            next_attempt = min(now + retry_delay(item.attempts + 1, s), expires)
+            notify = (
+                bool(s.delay_notice_after)
+                and not item.delay_notice_sent
+                and now - item.created >= s.delay_notice_after
+            )
+            if notify:
+                notices[item.message_id].append(
+                    self._status(item, result, dsn.Action.DELAYED, now, expires)
+                )
+            outcomes.append(
+                q.Outcome(item.id, q.State.QUEUED, where + result.reply, next_attempt, notify)
+            )
+        for message_id, statuses in notices.items():
+            await self._notify(by_message[message_id], statuses, now)
+        await self.store.write(lambda tx: q.record(tx, outcomes, now))
+
+    @staticmethod
+    def _status(
+        item: q.QueuedRecipient,
+        result: Result,
+        action: dsn.Action,
+        now: int,
+        retry_until: int | None = None,
+    ) -> dsn.RecipientStatus:
+        return dsn.RecipientStatus(
+            item.recipient, action, result.status, result.reply, result.remote, now, retry_until
+        )
+
+    async def _notify(
+        self, item: q.QueuedRecipient, statuses: list[dsn.RecipientStatus], now: int
+    ) -> None:
+        """Tell the sender: into a local INBOX through the pipeline, or queued with <>."""
+        sender = item.envelope_from
+        if not sender:
+            return  # RFC 5321 §4.5.5: never a notice about a notice
+        try:
+            original = await asyncio.to_thread(self.store.blobs.read, item.blob_hash)
+            report = dsn.build_report(
+                reporting_mta=self.settings.hostname,
+                sender=sender,
+                recipients=statuses,
+                original=original,
+                arrival=item.created,
+                now=now,
+            )
+            local = await delivery.resolve(self.store, sender)
+            if local is not None:
+                for done in await delivery.deliver(self.store, [local], report, received=now):
+                    if done.error is not None:
+                        log.warning("notice to %s not stored: %s", sender, done.error)
+            else:
+                await smtp_queue.enqueue(self.store, "", [sender], report, now=now)
+        except Exception:
+            log.exception("could not send a delivery notice to %s", sender)
+
+
+def _by_domain(items: Sequence[q.QueuedRecipient]) -> dict[str, list[q.QueuedRecipient]]:
+    grouped: dict[str, list[q.QueuedRecipient]] = {}
+    for item in items:
+        grouped.setdefault(item.domain, []).append(item)
+    return grouped
+
+
+async def run_queue(
+    store: Store,
+    settings: OutboundSettings,
+    resolver: Resolver | None,
+    stop: asyncio.Event,
+) -> None:
+    """The delivery task of ``postbus serve``: runs until ``stop`` is set (or it is cancelled).
+
+    On the way out, unfinished deliveries are cancelled and their rows given back, due at once,
+    so a restart does not wait for their leases to run out.
+    """
+    worker = QueueWorker(store, settings, resolver or DnsResolver())
+    wakeup = asyncio.Event()
+    smtp_queue._wakeups.add(wakeup)
+    in_flight: dict[asyncio.Task[None], list[int]] = {}
+    try:
+        while not stop.is_set():
+            wakeup.clear()
+            try:
+                delay = await _pass(worker, in_flight)
+            except Exception:  # the store is briefly away: try again shortly
+                log.exception("outbound queue pass failed")
+                delay = POLL
+            if delay <= 0:
+                continue  # more is due: claim again at once
+            waiters = [asyncio.ensure_future(wakeup.wait()), asyncio.ensure_future(stop.wait())]
+            await asyncio.wait(
+                [*waiters, *in_flight], timeout=delay, return_when=asyncio.FIRST_COMPLETED
+            )
+            for waiter in waiters:
+                waiter.cancel()
+    finally:
+        smtp_queue._wakeups.discard(wakeup)
+        unfinished = [rid for ids in in_flight.values() for rid in ids]
+        for task in in_flight:
+            task.cancel()
+        await asyncio.gather(*in_flight, return_exceptions=True)
+        if unfinished:
+            await asyncio.shield(_release(store, unfinished))
+
+
+async def _release(store: Store, recipient_ids: list[int]) -> None:
+    now = int(time.time())
+    try:
+        await store.write(lambda tx: q.release(tx, recipient_ids, now))
+    except Exception:  # their leases run out instead
+        log.exception("could not give back %d claimed recipients", len(recipient_ids))
+
+
+async def _pass(worker: QueueWorker, in_flight: dict[asyncio.Task[None], list[int]]) -> float:
+    """Claim what is due and start it; returns how long to wait before the next pass."""
+    now = int(time.time())
+    room = worker.settings.batch - sum(len(ids) for ids in in_flight.values())
+    claimed = await worker.claim(now, room) if room > 0 else []
+    for domain, items in _by_domain(claimed).items():
+        task = asyncio.create_task(worker.deliver_domain(domain, items, now))
+        in_flight[task] = [item.id for item in items]
+        task.add_done_callback(lambda t: in_flight.pop(t, None))
+    if room > 0 and len(claimed) == room:
+        return 0.0
+    due = await worker.store.read(q.next_due)
+    return POLL if due is None else min(max(due - time.time(), 1.0), POLL)
