@@ -101,12 +101,22 @@ async def _collect_garbage(store: Store) -> None:
             log.info("garbage collection: %d blob rows, %d files", collected.rows, collected.files)
 
 
+def load_protocols() -> None:
+    """Import the protocol packages, which register their listener factories.
+
+    Imported here, not at the top: each of them imports ``register`` and ``Service`` from this
+    module.
+    """
+    import postbus.imap.server  # noqa: F401
+
+
 async def serve(
     config: Config,
     prepare: Callable[[Store], Awaitable[None]] | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
     """Run until ``stop`` is set or SIGTERM/SIGINT arrives."""
+    load_protocols()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from postbus import server
 from postbus.config import Listener, load_config
+from tests.conftest import free_port
 
 
 def config_for(tmp_path: Path, listeners: tuple[Listener, ...]):
@@ -63,7 +64,11 @@ async def test_listener_finishes_in_flight_work_on_stop(tmp_path: Path) -> None:
 
 async def test_sigterm_exits_zero(tmp_path: Path) -> None:
     config = tmp_path / "postbus.toml"
-    config.write_text(f'[server]\ndata_dir = "{tmp_path}"\nhostname = "mail.example.test"\n')
+    port = free_port()
+    config.write_text(
+        f'[server]\ndata_dir = "{tmp_path}"\nhostname = "mail.example.test"\n'
+        f'[[listener]]\nprotocol = "imap"\nhost = "127.0.0.1"\nport = {port}\n'
+    )
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "postbus", "serve", "--config", str(config),
         stderr=asyncio.subprocess.PIPE,
@@ -74,8 +79,11 @@ async def test_sigterm_exits_zero(tmp_path: Path) -> None:
         line = await asyncio.wait_for(process.stderr.readline(), 30)
         assert line, log.decode()
         log += line
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    assert (await reader.readline()).startswith(b"* OK")
     process.send_signal(signal.SIGTERM)
     rest = await asyncio.wait_for(process.stderr.read(), 30)
     assert await process.wait() == 0
     assert b"stopped" in rest
     assert b"Traceback" not in log + rest
+    writer.close()

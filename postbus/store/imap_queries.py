@@ -187,7 +187,8 @@ class _Sql:
                 return "1 = 1"
             n = self.first + len(self.args)
             self.args.append(argument)
-            return search.match_condition(self.dialect, "b.message_id", n)
+            column, condition = search.match_from(self.dialect, n)
+            return f"b.message_id IN (SELECT {column} FROM message_text t WHERE {condition})"
         if name == "NOT":
             return f"NOT ({self.key(args[0])})"
         if name == "OR":

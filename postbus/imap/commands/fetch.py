@@ -1,0 +1,157 @@
+"""FETCH / UID FETCH (RFC 9051 §6.4.5, §7.5.2).
+
+ENVELOPE and BODYSTRUCTURE come from the JSON stored at delivery: no body is read or parsed for
+them. Body sections are cut from the raw message with the stored part offsets. Messages go in
+batches of ``BATCH`` (one query each), and the socket is drained between batches, so a FETCH
+over 500,000 messages holds one batch in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from postbus.imap.commands.messages import uid_ranges
+from postbus.imap.proto import commands as c
+from postbus.imap.proto import response as r
+from postbus.imap.session import Reply, Session
+from postbus.mime import BodyPart, find_part
+from postbus.store import flags as flagbits
+from postbus.store import imap_queries
+
+BATCH = 500
+_FLAG_ONLY = frozenset({"FLAGS", "UID"})
+_BODY_ITEMS = frozenset({"BODY[]", "RFC822", "RFC822.HEADER", "RFC822.TEXT"})
+
+
+def header_lines(block: bytes) -> list[tuple[bytes, bytes]]:
+    """(lower-case name, raw field with its continuation lines) of a header block."""
+    fields: list[tuple[bytes, bytes]] = []
+    for line in block.splitlines(keepends=True):
+        if line in (b"\r\n", b"\n"):
+            break
+        if line[:1] in (b" ", b"\t") and fields:
+            name, raw = fields[-1]
+            fields[-1] = (name, raw + line)
+        else:
+            fields.append((line.split(b":", 1)[0].strip().lower(), line))
+    return fields
+
+
+def filter_header(block: bytes, names: tuple[str, ...], keep: bool) -> bytes:
+    """HEADER.FIELDS (keep) / HEADER.FIELDS.NOT: the chosen fields, then the blank line."""
+    wanted = {n.lower().encode("utf-8", "replace") for n in names}
+    out = [raw for name, raw in header_lines(block) if (name in wanted) == keep]
+    return b"".join(out) + b"\r\n"
+
+
+def section_bytes(raw: bytes, root: BodyPart, section: c.Section) -> bytes | None:
+    """The octets of a BODY[section] (RFC 9051 §6.4.5), or None when the part is missing."""
+    part = root
+    if section.part:
+        found = find_part(root, section.part)
+        if found is None:
+            return None
+        part = found
+    text = section.text
+    if text == "MIME":
+        return raw[part.header_start : part.body_start]
+    if not text:
+        if not section.part:
+            return raw
+        return raw[part.body_start : part.end]
+    if section.part:  # HEADER / TEXT of an encapsulated message
+        if not (part.is_message and part.parts):
+            return None
+        part = part.parts[0]
+    header = raw[part.header_start : part.body_start]
+    if text == "HEADER":
+        return header
+    if text == "TEXT":
+        return raw[part.body_start : part.end]
+    return filter_header(header, section.fields, keep=text == "HEADER.FIELDS")
+
+
+def _item(
+    item: c.FetchAtt, row: object, raw: bytes | None, flags: tuple[str, ...], utf8: bool
+) -> bytes:
+    row_ = row  # sqlite3.Row / asyncpg.Record
+    name = item.name
+    if name == "UID":
+        return b"UID %d" % row_["uid"]  # type: ignore[index]
+    if name == "FLAGS":
+        return b"FLAGS " + r.flags(flags)
+    if name == "INTERNALDATE":
+        return b"INTERNALDATE " + r.internal_date(row_["received"])  # type: ignore[index]
+    if name == "RFC822.SIZE":
+        return b"RFC822.SIZE %d" % row_["size"]  # type: ignore[index]
+    if name == "ENVELOPE":
+        return b"ENVELOPE " + r.envelope(json.loads(row_["envelope"]), utf8)  # type: ignore[index]
+    root = BodyPart.from_json(json.loads(row_["body_structure"]))  # type: ignore[index]
+    if name == "BODYSTRUCTURE":
+        return b"BODYSTRUCTURE " + r.body_structure(root, True, utf8)
+    if name == "BODY":
+        return b"BODY " + r.body_structure(root, False, utf8)
+    assert raw is not None
+    if name == "RFC822":
+        return b"RFC822 " + r.literal(raw)
+    if name == "RFC822.HEADER":
+        return b"RFC822.HEADER " + r.literal(raw[: root.body_start])
+    if name == "RFC822.TEXT":
+        return b"RFC822.TEXT " + r.literal(raw[root.body_start :])
+    assert item.section is not None
+    data = section_bytes(raw, root, item.section)
+    label = item.label.encode()
+    if data is None:
+        return label + b" NIL"
+    if item.partial is not None:
+        offset, length = item.partial
+        data = data[offset : offset + length]
+    return label + b" " + r.literal(data)
+
+
+def _sets_seen(item: c.FetchAtt) -> bool:
+    return (item.name == "BODY[]" and not item.peek) or item.name in ("RFC822", "RFC822.TEXT")
+
+
+async def fetch(s: Session, cmd: c.Fetch) -> Reply:
+    view = s.selected()
+    ranges = uid_ranges(view, cmd.uid, cmd.sequence)
+    uids = view.uids_in(ranges)
+    items = list(cmd.items)
+    with_message = any(item.name not in _FLAG_ONLY for item in items)
+    with_body = any(item.name in _BODY_ITEMS for item in items)
+    sets_seen = not view.readonly and any(_sets_seen(item) for item in items)
+    if sets_seen and not any(item.name == "FLAGS" for item in items):
+        # RFC 9051 §6.4.5: a \Seen set as a side effect is reported with the data
+        items.append(c.FetchAtt("FLAGS", label="FLAGS"))
+    blobs = s.store.blobs
+    for start in range(0, len(uids), BATCH):
+        batch = uids[start : start + BATCH]
+        span = [(batch[0], batch[-1])]
+        rows = await s.store.read(
+            lambda tx, span=span: imap_queries.fetch_rows(
+                tx, s.account_id, view.mailbox_id, span, with_message
+            )
+        )
+        flags = {row["uid"]: flagbits.join_flags(row["flags"], row["keywords"]) for row in rows}
+        if sets_seen:
+            unseen = [(u, u) for u in flags if "\\Seen" not in flags[u]]
+            if unseen:
+                changed = await s.store.set_flags(
+                    s.account_id, view.mailbox_id, unseen, ["\\Seen"], "add"
+                )
+                for uid, new_flags, modseq in changed:
+                    flags[uid] = new_flags
+                    view.own_change(modseq)
+        for row in rows:
+            seq = view.seq_of(row["uid"])
+            if seq is None:
+                continue
+            raw = None
+            if with_body:
+                raw = await asyncio.to_thread(blobs.read, row["blob_hash"])
+            parts = [_item(item, row, raw, flags[row["uid"]], s.utf8) for item in items]
+            s.send(b"* %d FETCH (%s)\r\n" % (seq, b" ".join(parts)))
+        await s.io.drain()
+    return Reply("FETCH completed")

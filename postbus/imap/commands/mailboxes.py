@@ -1,0 +1,172 @@
+"""SELECT/EXAMINE, CREATE, DELETE, RENAME, (UN)SUBSCRIBE, LIST/LSUB, STATUS (RFC 9051 §6.3,
+RFC 5258 LIST-EXTENDED, RFC 5819 LIST-STATUS, RFC 6154 SPECIAL-USE, RFC 3348 CHILDREN).
+
+Names are names, never paths: every lookup goes to the store with the session's own account,
+and the store refuses names with wildcards, empty levels or control characters.
+"""
+
+from __future__ import annotations
+
+import re
+
+from postbus.imap.mailbox_view import MailboxView
+from postbus.imap.proto import codes
+from postbus.imap.proto import commands as c
+from postbus.imap.proto import response as r
+from postbus.imap.proto.errors import ImapNo
+from postbus.imap.session import Reply, Session, State
+from postbus.store import NotFound, imap_queries
+from postbus.store.mailboxes import SEPARATOR
+from postbus.store.models import Mailbox
+
+SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+
+
+async def select(s: Session, cmd: c.Select) -> Reply:
+    if s.view is not None:
+        # RFC 9051 §6.3.2: selecting closes the current mailbox (without expunging)
+        s.view = None
+        s.state = State.AUTHENTICATED
+        s.send(r.untagged_status("OK", "Previous mailbox closed", codes.CLOSED))
+    name = s.mailbox_name(cmd.mailbox)
+    s.drop_events()
+    try:
+        state = await s.store.read(
+            lambda tx: imap_queries.select_state(tx, s.account_id, name)
+        )
+    except NotFound:
+        raise ImapNo(codes.NO_SUCH_MAILBOX, codes.NONEXISTENT) from None
+    box = state.mailbox
+    view = MailboxView(box.id, box.uidvalidity, state.uids, cmd.readonly)
+    flags = " ".join((*SYSTEM_FLAGS, *state.keywords))
+    s.untagged(f"FLAGS ({flags})")
+    permanent = "" if cmd.readonly else f"{flags} \\*"
+    s.send(r.untagged_status("OK", "Flags permitted", f"PERMANENTFLAGS ({permanent})"))
+    s.untagged(f"{view.exists} EXISTS")
+    s.untagged("0 RECENT")  # RFC 3501 §6.3.1: required for IMAP4rev1 clients; none is recent
+    if state.first_unseen_uid is not None:
+        seq = view.seq_of(state.first_unseen_uid)
+        if seq is not None:  # RFC 3501 §6.3.1 UNSEEN: the first unseen message
+            s.send(r.untagged_status("OK", "First unseen", f"UNSEEN {seq}"))
+    s.send(r.untagged_status("OK", "UIDs valid", f"UIDVALIDITY {box.uidvalidity}"))
+    s.send(r.untagged_status("OK", "Predicted next UID", f"UIDNEXT {box.uidnext}"))
+    s.view = view
+    s.state = State.SELECTED
+    mode = codes.READ_ONLY if cmd.readonly else codes.READ_WRITE
+    return Reply(f"{'EXAMINE' if cmd.readonly else 'SELECT'} completed", mode)
+
+
+async def create(s: Session, cmd: c.Create) -> Reply:
+    name = s.mailbox_name(cmd.mailbox)
+    # RFC 9051 §6.3.4: a trailing separator only says the name will have children
+    name = name.rstrip(SEPARATOR) or name
+    await s.store.create_mailbox(s.account_id, name, cmd.special_use)
+    return Reply("CREATE completed")
+
+
+async def delete(s: Session, cmd: c.Delete) -> Reply:
+    name = s.mailbox_name(cmd.mailbox)
+    box = await s.store.get_mailbox(s.account_id, name)
+    if s.view is not None and s.view.mailbox_id == box.id:
+        raise ImapNo("Cannot delete the selected mailbox; select another first", codes.CANNOT)
+    await s.store.delete_mailbox(s.account_id, box.id)
+    return Reply("DELETE completed")
+
+
+async def rename(s: Session, cmd: c.Rename) -> Reply:
+    await s.store.rename_mailbox(
+        s.account_id, s.mailbox_name(cmd.old), s.mailbox_name(cmd.new)
+    )
+    return Reply("RENAME completed")
+
+
+async def subscribe(s: Session, cmd: c.Subscribe) -> Reply:
+    await s.store.subscribe(s.account_id, s.mailbox_name(cmd.mailbox), cmd.subscribed)
+    return Reply(f"{'SUBSCRIBE' if cmd.subscribed else 'UNSUBSCRIBE'} completed")
+
+
+def pattern_regex(pattern: str) -> re.Pattern[str]:
+    """RFC 9051 §6.3.9: "*" matches anything, "%" anything but the hierarchy separator."""
+    if pattern[:5].upper() == "INBOX" and (len(pattern) == 5 or pattern[5] in "/*%"):
+        pattern = "INBOX" + pattern[5:]  # RFC 9051 §5.1: INBOX is case-insensitive
+    out = []
+    for ch in pattern:
+        if ch == "*":
+            out.append(".*")
+        elif ch == "%":
+            out.append(f"[^{re.escape(SEPARATOR)}]*")
+        else:
+            out.append(re.escape(ch))
+    return re.compile("".join(out), re.S)
+
+
+async def list_(s: Session, cmd: c.List) -> Reply:
+    verb = "LSUB" if cmd.lsub else "LIST"
+    patterns = [s.mailbox_name(cmd.reference + p) if p else "" for p in cmd.patterns]
+    if patterns == [""] and not cmd.extended:
+        # RFC 9051 §6.3.9: an empty pattern asks for the separator and the root
+        s.untagged(f'{verb} (\\Noselect) "{SEPARATOR}" ""')
+        return Reply(f"{verb} completed")
+    boxes = await s.store.list_mailboxes(s.account_id)
+    names = {box.name for box in boxes}
+    regexes = [pattern_regex(p) for p in patterns if p]
+    subscribed_only = cmd.lsub or "SUBSCRIBED" in cmd.selection
+    show_subscribed = "SUBSCRIBED" in cmd.returns or "SUBSCRIBED" in cmd.selection
+    for box in sorted(boxes, key=_order):
+        if not any(rx.fullmatch(box.name) for rx in regexes):
+            continue
+        if subscribed_only and not box.subscribed:
+            continue
+        if "SPECIAL-USE" in cmd.selection and not box.special_use:
+            continue
+        attributes = []
+        if not cmd.lsub:
+            prefix = box.name + SEPARATOR
+            children = any(n.startswith(prefix) for n in names)
+            attributes.append("\\HasChildren" if children else "\\HasNoChildren")
+            if box.special_use:
+                attributes.append(box.special_use)
+        if show_subscribed and box.subscribed:
+            attributes.append("\\Subscribed")
+        line = f"{verb} ({' '.join(attributes)}) \"{SEPARATOR}\" ".encode()
+        s.untagged(line + s.wire_name(box.name))
+        if cmd.status_items:  # RFC 5819 §2: a STATUS response right after each LIST
+            await _status_line(s, box, cmd.status_items)
+    return Reply(f"{verb} completed")
+
+
+def _order(box: Mailbox) -> tuple[int, str]:
+    return (0 if box.name == "INBOX" else 1, box.name)
+
+
+async def _status_line(s: Session, box: Mailbox, items: tuple[str, ...]) -> None:
+    values = []
+    for item in items:
+        if item == "MESSAGES":
+            value = box.message_count
+        elif item == "UIDNEXT":
+            value = box.uidnext
+        elif item == "UIDVALIDITY":
+            value = box.uidvalidity
+        elif item == "UNSEEN":
+            value = box.unseen_count
+        elif item == "SIZE":  # RFC 8438
+            value = box.total_bytes
+        elif item == "DELETED":
+            value = await s.store.read(
+                lambda tx: imap_queries.deleted_count(tx, s.account_id, box.id)
+            )
+        else:  # RECENT (RFC 3501): nothing is recent any more
+            value = 0
+        values.append(f"{item} {value}")
+    s.untagged(b"STATUS " + s.wire_name(box.name) + f" ({' '.join(values)})".encode())
+
+
+async def status(s: Session, cmd: c.Status) -> Reply:
+    name = s.mailbox_name(cmd.mailbox)
+    try:
+        box = await s.store.get_mailbox(s.account_id, name)
+    except NotFound:
+        raise ImapNo(codes.NO_SUCH_MAILBOX, codes.NONEXISTENT) from None
+    await _status_line(s, box, cmd.items)
+    return Reply("STATUS completed")
