@@ -11,7 +11,7 @@ are a bit mask (``flags.py``); other keywords a space-separated, sorted list.
 
 from __future__ import annotations
 
-from postbus.store import queue, search
+from postbus.store import queue, search, sessions
 from postbus.store.db import Tx
 
 DDL_TOKENS = {
@@ -132,6 +132,7 @@ MIGRATIONS: list[tuple[int, dict[str, list[str]]]] = [
     (1, {dialect: [INITIAL] for dialect in DDL_TOKENS}),
     (2, search.MIGRATION),
     (3, queue.MIGRATION),
+    (4, sessions.MIGRATION),
 ]
 LATEST = MIGRATIONS[-1][0]
 
