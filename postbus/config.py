@@ -230,6 +230,8 @@ class LimitsConfig:
     pop3_timeout: int = field(default=600, metadata=_kind(_seconds(600)))
     # Failed sign-ins in failed_login_window seconds before further tries are refused;
     # across every protocol and the web (design.md "Sign-in").
+    # SMTP messages per client IP per minute (451 4.7.1 past it), both SMTP listeners.
+    smtp_messages_per_minute: int = field(default=6000, metadata=_kind(_integer(1)))
     failed_logins_per_ip: int = field(default=10, metadata=_kind(_integer(1)))
     failed_logins_per_account: int = field(default=20, metadata=_kind(_integer(1)))
     failed_login_window: int = field(default=900, metadata=_kind(_seconds()))

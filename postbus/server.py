@@ -107,7 +107,8 @@ def load_protocols() -> None:
     Imported here, not at the top: each of them imports ``register`` and ``Service`` from this
     module.
     """
-    import postbus.imap.server  # noqa: F401
+    import postbus.imap.server
+    import postbus.smtp.server  # noqa: F401
 
 
 async def serve(

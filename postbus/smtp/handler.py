@@ -1,0 +1,136 @@
+"""What the MX and submission handlers share: the context they run in and the common hooks.
+
+aiosmtpd calls ``handle_<COMMAND>(server, session, envelope, ...)`` on a handler object; the
+hooks here are a few lines each and call postbus's own functions (style.md §7).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from postbus.accounts.auth import Authenticator
+from postbus.config import LimitsConfig
+from postbus.delivery import Recipient, resolve
+from postbus.smtp import codes, headers, policy
+from postbus.smtp.codes import Reply
+from postbus.smtp.inbound import Checker
+from postbus.smtp.protocol import Envelope, Session
+from postbus.store import NotFound, Store, StoreError
+
+log = logging.getLogger("postbus.smtp")
+
+
+def _token() -> str:
+    return secrets.token_hex(8)
+
+
+@dataclass
+class SmtpContext:
+    """Everything one listener's connections share."""
+
+    store: Store
+    hostname: str
+    limits: LimitsConfig
+    rate: policy.RateLimiter
+    plus_addressing: bool = True
+    auth: Authenticator | None = None
+    checker: Checker | None = None  # sender authentication (MX); see inbound.py
+    resolver: object = None
+    dkim_dir: Path | None = None
+    clock: Callable[[], float] = time.time
+    token: Callable[[], str] = field(default=_token)
+
+    async def is_local_domain(self, domain: str) -> bool:
+        try:
+            await self.store.get_domain(domain)
+        except (NotFound, StoreError):
+            return False
+        return True
+
+    async def local_recipient(self, address: str, size: int) -> tuple[Recipient | None, Reply]:
+        """Resolve a local recipient at RCPT; a full mailbox is refused now (552 5.2.2)."""
+        recipient = await resolve(self.store, address, plus_addressing=self.plus_addressing)
+        if recipient is None:
+            return None, codes.UNKNOWN_USER
+        refusal = policy.over_quota(await self.store.get_account(recipient.account_id), size)
+        return (None, refusal) if refusal else (recipient, codes.RECIPIENT_OK)
+
+
+class BaseHandler:
+    allow_auth = False
+
+    def __init__(self, ctx: SmtpContext) -> None:
+        self.ctx = ctx
+
+    async def handle_EHLO(
+        self, server: Any, session: Session, envelope: Envelope, hostname: str,
+        responses: list[str],
+    ) -> list[str]:  # fmt: skip
+        session.host_name = hostname
+        return policy.ehlo_lines(responses, auth=self.allow_auth)
+
+    async def handle_MAIL(
+        self, server: Any, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if not self.ctx.rate.allow(policy.client_ip(session.peer), self.ctx.clock()):
+            return str(codes.RATE_LIMITED)
+        refusal = await self.check_sender(session, address)
+        if refusal is not None:
+            return str(refusal)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return str(codes.SENDER_OK)
+
+    async def check_sender(self, session: Session, address: str) -> Reply | None:
+        return None
+
+    async def handle_RCPT(
+        self, server: Any, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        reply = policy.recipient_limit(len(envelope.rcpt_tos), self.ctx.limits.max_recipients)
+        reply = reply or policy.routing_trick(address)
+        if reply is None:
+            reply = await self.accept_recipient(session, envelope, address)
+        if reply.ok:
+            envelope.rcpt_tos.append(address)
+            envelope.rcpt_options.extend(options)
+        return str(reply)
+
+    async def accept_recipient(self, session: Session, envelope: Envelope, address: str) -> Reply:
+        raise NotImplementedError
+
+    async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
+        try:
+            return str(await self.receive(session, envelope))
+        except Exception:  # no traceback reaches the client; nothing was acknowledged
+            log.exception("DATA from %s failed", policy.client_ip(session.peer))
+            return str(codes.TEMP_FAILURE)
+
+    async def receive(self, session: Session, envelope: Envelope) -> Reply:
+        raise NotImplementedError
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.exception("SMTP session error", exc_info=error)
+        return str(codes.TEMP_FAILURE)
+
+    # -- helpers for receive() ---------------------------------------------------------------
+
+    def trace(self, session: Session, envelope: Envelope, queue_id: str, now: float) -> bytes:
+        """This hop's Received: field (RFC 5321 §4.4)."""
+        protocol = headers.protocol_keyword(
+            esmtp=bool(session.extended_smtp),
+            tls=session.ssl is not None or session.implicit_tls,
+            authenticated=bool(session.authenticated),
+            utf8=bool(envelope.smtp_utf8),
+        )
+        return headers.received(
+            helo=session.host_name or "", ip=policy.client_ip(session.peer),
+            hostname=self.ctx.hostname, protocol=protocol, queue_id=queue_id,
+            recipients=list(envelope.rcpt_tos), now=now,
+        )  # fmt: skip

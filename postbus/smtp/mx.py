@@ -1,0 +1,56 @@
+"""The MX listener (port 25): mail from the internet for our own users, and nothing else.
+
+Invariants:
+- RCPT is accepted only for an address ``postbus.delivery.resolve`` finds (no backscatter:
+  unknown users are refused before DATA); nothing is ever relayed, whatever the address says.
+- DATA ends only at CRLF.CRLF (aiosmtpd), and a bare CR or LF anywhere in it refuses the
+  message (SMTP smuggling).
+- 250 is sent only after ``deliver`` returned: the body is fsync'd and the metadata committed.
+"""
+
+from __future__ import annotations
+
+from postbus.delivery import deliver
+from postbus.smtp import codes, headers, policy
+from postbus.smtp.authresults import remove_forged
+from postbus.smtp.codes import Reply
+from postbus.smtp.handler import BaseHandler
+from postbus.smtp.inbound import Action, inbound_checks
+from postbus.smtp.protocol import Envelope, Session
+
+
+class MxHandler(BaseHandler):
+    allow_auth = False
+
+    async def accept_recipient(self, session: Session, envelope: Envelope, address: str) -> Reply:
+        if not await self.ctx.is_local_domain(policy.domain_of(address)):
+            return codes.RELAY_DENIED
+        size = policy.declared_size(envelope.mail_options)
+        recipient, reply = await self.ctx.local_recipient(address, size)
+        if recipient is not None:
+            envelope.local.append(recipient)
+        return reply
+
+    async def receive(self, session: Session, envelope: Envelope) -> Reply:
+        data = envelope.original_content or b""
+        refusal = policy.bare_newline(data)
+        if refusal is not None:
+            return refusal
+        now = self.ctx.clock()
+        verdict = await inbound_checks(
+            data, envelope.mail_from or "", session.host_name or "",
+            policy.client_ip(session.peer), checker=self.ctx.checker, resolver=self.ctx.resolver,
+            hostname=self.ctx.hostname,
+        )  # fmt: skip
+        if verdict.action is Action.REJECT:
+            return codes.POLICY_REJECTED.with_text(verdict.reason or codes.POLICY_REJECTED.text)
+        trace = self.trace(session, envelope, self.ctx.token(), now)
+        # RFC 5321 §4.4: Return-Path on top; RFC 8601 §5: Authentication-Results above trace.
+        message = headers.return_path(envelope.mail_from or "") + verdict.extra_headers
+        # RFC 8601 §5: results that claim to be ours but came with the message are forged.
+        message += trace + remove_forged(data, self.ctx.hostname)
+        results = await deliver(
+            self.ctx.store, envelope.local, message, junk=verdict.action is Action.JUNK,
+            received=int(now),
+        )  # fmt: skip
+        return policy.delivery_reply(results)

@@ -1,0 +1,191 @@
+"""The SMTP listeners' decisions, as pure functions and small counters: no sockets, no clock.
+
+Each function takes what it decides on (an address, the DATA bytes, ``now``) and returns a
+``Reply`` to refuse with, or None to go on. The asyncio glue (``mx.py``, ``submission.py``)
+calls them from aiosmtpd's hooks.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+from collections import defaultdict, deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from postbus.delivery import Delivered
+from postbus.smtp import codes
+from postbus.smtp.codes import Reply
+from postbus.store import AccountDisabled, OverQuota
+from postbus.store.models import Account
+
+log = logging.getLogger("postbus.smtp")
+
+RATE_WINDOW = 60.0  # seconds: the message rate limit counts per minute
+
+# -- addresses ---------------------------------------------------------------------------------
+
+
+def routing_trick(address: str) -> Reply | None:
+    """Refuse the addresses that route onwards at some other MTA (open-relay tricks).
+
+    RFC 2505 §2.6.1: ``%`` (the percent hack) and ``!`` (UUCP bang paths) must not relay.
+    A quoted local part (RFC 5321 §4.1.2) can hide either, or an ``@``; none of our
+    mailboxes needs quoting, so we refuse them all. Source routes (``<@a,@b:user@c>``) are
+    already reduced to ``user@c`` by aiosmtpd, as RFC 5321 §4.1.1.3 and §C ask.
+    """
+    local, _, _ = address.rpartition("@")
+    if local.startswith('"') or "%" in local or "!" in local:
+        return codes.ROUTING_DENIED
+    return None
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2].lower().rstrip(".")
+
+
+def owns(addresses: Iterable[str], address: str) -> bool:
+    """Is ``address`` one of the user's addresses, or a +tag form of one (RFC 5233)?"""
+    wanted = address.strip().lower()
+    local, at, domain = wanted.rpartition("@")
+    base = f"{local.partition('+')[0]}{at}{domain}"
+    return any(a.lower() in (wanted, base) for a in addresses)
+
+
+# -- message data --------------------------------------------------------------------------
+
+# RFC 5321 §2.3.8: in SMTP, CR and LF appear only together as CRLF.
+_BARE = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+
+
+def bare_newline(data: bytes) -> Reply | None:
+    """SMTP smuggling (CVE-2023-51764 class): a bare CR or LF anywhere in DATA is refused."""
+    return codes.BARE_NEWLINE if _BARE.search(data) else None
+
+
+def declared_size(mail_options: Sequence[str]) -> int:
+    """The SIZE= the client declared at MAIL FROM (RFC 1870 §3), 0 when none."""
+    for option in mail_options:
+        name, _, value = option.partition("=")
+        if name.upper() == "SIZE" and value.isdigit():
+            return int(value)
+    return 0
+
+
+def recipient_limit(current: int, limit: int) -> Reply | None:
+    """RFC 5321 §4.5.3.1.10: past the limit, 452 (the client sends the rest later)."""
+    return codes.TOO_MANY_RECIPIENTS if current >= limit else None
+
+
+def over_quota(account: Account, size: int = 0) -> Reply | None:
+    """Refuse at RCPT a mailbox that is already full, or would be by the declared size."""
+    if account.quota_bytes and (
+        account.used_bytes >= account.quota_bytes or account.used_bytes + size > account.quota_bytes
+    ):
+        return codes.OVER_QUOTA
+    if account.quota_messages and account.used_messages >= account.quota_messages:
+        return codes.OVER_QUOTA
+    return None
+
+
+def delivery_reply(results: Sequence[Delivered]) -> Reply:
+    """One reply for a message after DATA, when copies to some recipients may have failed.
+
+    SMTP has one reply per message after DATA (only LMTP, RFC 2033 §4.2, has one per
+    recipient). When at least one copy is stored we say 250 and log the others: the copies
+    that were stored must not be sent again. When none is, the reply is the first refusal's.
+    """
+    refusals = [r for r in results if r.error is not None]
+    if len(refusals) < len(results):
+        for failed in refusals:
+            log.warning("not delivered to %s: %s", failed.recipient.address, failed.error)
+        return codes.MESSAGE_ACCEPTED
+    errors = [r.error for r in refusals]
+    if any(isinstance(e, OverQuota) for e in errors):
+        return codes.OVER_QUOTA
+    if any(isinstance(e, AccountDisabled) for e in errors):
+        return codes.MAILBOX_DISABLED
+    return codes.TEMP_FAILURE
+
+
+# -- EHLO ------------------------------------------------------------------------------------
+
+
+def ehlo_lines(responses: list[str], *, auth: bool) -> list[str]:
+    """aiosmtpd's EHLO lines plus PIPELINING (RFC 2920) and ENHANCEDSTATUSCODES (RFC 2034).
+
+    Without ``auth`` the AUTH line goes (port 25 offers no AUTH). The last line is ``250 ``.
+    """
+    lines = [r for r in responses if auth or not r.startswith("250-AUTH")]
+    last = lines.pop()  # "250 HELP"
+    lines += ["250-PIPELINING", "250-ENHANCEDSTATUSCODES", last]
+    return lines
+
+
+# -- counters ------------------------------------------------------------------------------
+
+
+@dataclass
+class ConnectionGate:
+    """Connections at once, per client address and in all (checked at connect, RFC 5321 §3.8)."""
+
+    per_ip: int
+    total: int
+    _by_ip: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    _open: int = 0
+
+    def admit(self, ip: str) -> Reply | None:
+        if self._open >= self.total:
+            return codes.SERVER_FULL
+        if self._by_ip[ip] >= self.per_ip:
+            return codes.TOO_MANY_CONNECTIONS
+        self._by_ip[ip] += 1
+        self._open += 1
+        return None
+
+    def release(self, ip: str) -> None:
+        self._open -= 1
+        self._by_ip[ip] -= 1
+        if self._by_ip[ip] <= 0:
+            del self._by_ip[ip]
+
+    def open_from(self, ip: str) -> int:
+        return self._by_ip.get(ip, 0)
+
+
+@dataclass
+class RateLimiter:
+    """Messages per client address in a sliding window; ``now`` is passed in."""
+
+    limit: int
+    window: float = RATE_WINDOW
+    _seen: dict[str, deque[float]] = field(default_factory=dict)
+
+    def allow(self, ip: str, now: float) -> bool:
+        seen = self._seen.setdefault(ip, deque())
+        while seen and seen[0] <= now - self.window:
+            seen.popleft()
+        if len(seen) >= self.limit:
+            return False
+        seen.append(now)
+        if len(self._seen) > 4 * self.limit + 1024:  # keep memory bounded under address floods
+            for key in [k for k, v in self._seen.items() if not v or v[-1] <= now - self.window]:
+                del self._seen[key]
+        return True
+
+
+def client_ip(peer: object) -> str:
+    """The address from a transport's peername (IPv4 tuple, IPv6 tuple, or unix socket)."""
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return "unknown"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
