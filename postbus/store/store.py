@@ -38,6 +38,7 @@ from postbus.store.parsed import new_message
 
 PARSE_IN_THREAD_ABOVE = 512 * 1024
 IO_THREADS = 8
+READ_INLINE_BELOW = 256 * 1024
 
 
 def _now() -> int:
@@ -228,6 +229,9 @@ class Store:
 
     async def read_body(self, account_id: int, message_id: int) -> bytes:
         stored = await self.get_message(account_id, message_id)
+        if stored.size <= READ_INLINE_BELOW:
+            # A small body comes from the page cache faster than a thread hand-off.
+            return self.blobs.read(stored.blob_hash)
         return await self._blocking(self.blobs.read, stored.blob_hash)
 
     async def set_flags(
