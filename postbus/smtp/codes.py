@@ -122,7 +122,8 @@ def enhance(line: str) -> str:
     for prefix, reply in _REWRITE:
         if line.startswith(prefix):
             return str(reply)
-    if len(line) < 4 or not line[:3].isdigit() or _HAS_STATUS.match(line):
+    # isascii: str.isdigit() is true for "²" and other digits int() does not read.
+    if len(line) < 4 or not (line[:3].isascii() and line[:3].isdigit()) or _HAS_STATUS.match(line):
         return line
     status = _DEFAULT_STATUS.get(int(line[:3]))
     if status is None:  # 220, 334, 354: RFC 2034 §3 exempts greetings and intermediate replies

@@ -4,30 +4,18 @@ Store operations are written once, as ``async def op(tx: Tx, ...)``, in PostgreS
 placeholder style; the SQLite backend rewrites placeholders to ``?1``. Backend differences
 that SQL cannot hide (DDL types, full-text search) are asked of ``tx.dialect``.
 
-Invariants:
-- SQLite: one writer connection, used only by the writer thread. Writes are queued and run in
-  batches in that thread, each operation inside its own SAVEPOINT, and the batch is made
-  durable by one COMMIT (``synchronous=FULL``): group commit. An operation's future resolves,
-  and its events are published, only after that COMMIT returned.
-- SQLite reads use a second connection on the event-loop thread; WAL lets them run beside the
-  writer and they only ever see committed data.
-- PostgreSQL: every write is one transaction on a pooled connection; events are sent with
-  ``pg_notify`` inside it, so PostgreSQL delivers them only when (and if) it commits.
-- An operation never awaits anything but its ``tx``; it must not do I/O of its own.
+Both backends write the same way — group commit: a writer of its own (a thread) takes the
+operations queued meanwhile, runs each inside a SAVEPOINT of one transaction, commits once,
+and only then resolves each caller's future and publishes its events. Reads run beside it.
+``sqlite.py`` and ``postgres.py`` hold the two implementations.
+
+Invariant for every operation: it awaits nothing but its ``tx`` and does no I/O of its own.
 """
 
 from __future__ import annotations
 
-import asyncio
-import re
-import sqlite3
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
-
-import asyncpg
 
 from postbus.store.events import EventBus, MailboxEvent
 
@@ -35,7 +23,6 @@ T = TypeVar("T")
 Row = Any  # sqlite3.Row or asyncpg.Record: both index by name and by position
 
 MAX_BATCH = 256
-PG_CHANNEL = "postbus_events"
 
 
 class Tx(Protocol):
@@ -59,236 +46,3 @@ class Database(Protocol):
     async def write(self, op: Operation[T]) -> T: ...
     async def read(self, op: Operation[T]) -> T: ...
     async def close(self) -> None: ...
-
-
-@lru_cache(maxsize=1024)
-def _sqlite_sql(sql: str) -> str:
-    return re.sub(r"\$(\d+)", r"?\1", sql)
-
-
-class SqliteTx:
-    dialect = "sqlite"
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self.events: list[MailboxEvent] = []
-
-    async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        return self._conn.execute(_sqlite_sql(sql), args).fetchall()
-
-    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        # fetchall: a statement stepped to its end is reset at once (RETURNING included).
-        rows = self._conn.execute(_sqlite_sql(sql), args).fetchall()
-        return rows[0] if rows else None
-
-    async def fetchval(self, sql: str, *args: Any) -> Any:
-        rows = self._conn.execute(_sqlite_sql(sql), args).fetchall()
-        return rows[0][0] if rows else None
-
-    async def execute(self, sql: str, *args: Any) -> None:
-        self._conn.execute(_sqlite_sql(sql), args)
-
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._conn.executemany(_sqlite_sql(sql), rows)
-
-    def notify(self, event: MailboxEvent) -> None:
-        self.events.append(event)
-
-
-def _connect_sqlite(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    # Durability rule of design.md: an acknowledged message survives power loss.
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=10000")
-    conn.execute("PRAGMA cache_size=-65536")
-    # Savepoint journals (one per operation in a group commit) stay in memory.
-    conn.execute("PRAGMA temp_store=MEMORY")
-    return conn
-
-
-def _drive(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run an operation's coroutine to its end without an event loop.
-
-    SQLite operations never wait for anything (``SqliteTx`` answers at once), so one ``send``
-    finishes them; this lets a whole batch run in the writer thread.
-    """
-    try:
-        coroutine.send(None)
-    except StopIteration as done:
-        return done.value
-    coroutine.close()
-    raise RuntimeError("a store operation awaited something other than its transaction")
-
-
-class SqliteDatabase:
-    dialect = "sqlite"
-
-    def __init__(self, path: Path, events: EventBus) -> None:
-        self.path = path
-        self.events = events
-        self._writer = _connect_sqlite(path)
-        self._reader = _connect_sqlite(path)
-        self._reader.execute("PRAGMA query_only=ON")
-        self._pending: list[tuple[Operation[Any], asyncio.Future[Any]]] = []
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="postbus-sqlite-writer")
-        self._closed = False
-
-    async def write(self, op: Operation[T]) -> T:
-        if self._closed:
-            raise RuntimeError("store is closed")
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._write_loop())
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append((op, future))
-        self._wakeup.set()
-        return await future
-
-    async def read(self, op: Operation[T]) -> T:
-        tx = SqliteTx(self._reader)
-        self._reader.execute("BEGIN")
-        try:
-            return await op(tx)
-        finally:
-            self._reader.execute("COMMIT")
-
-    async def _write_loop(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._pending:
-                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-                await self._run_batch(batch)
-            if self._closed:
-                return
-
-    async def _run_batch(self, batch: list[tuple[Operation[Any], asyncio.Future[Any]]]) -> None:
-        loop = asyncio.get_running_loop()
-        ops = [op for op, _ in batch]
-        try:
-            outcomes = await loop.run_in_executor(self._thread, self._apply_batch, ops)
-        except Exception as exc:  # BEGIN failed (disk gone, locked by another process...)
-            outcomes = [(False, exc, [])] * len(batch)
-        for (_, future), (ok, value, events) in zip(batch, outcomes, strict=True):
-            if future.done():
-                continue
-            if ok:
-                future.set_result(value)
-                for event in events:
-                    self.events.publish(event)
-            else:
-                future.set_exception(value)
-
-    def _apply_batch(self, ops: list[Operation[Any]]) -> list[tuple[bool, Any, list[MailboxEvent]]]:
-        """Run a batch in the writer thread: one SAVEPOINT per operation, one COMMIT for all."""
-        conn = self._writer
-        outcomes: list[tuple[bool, Any, list[MailboxEvent]]] = []
-        conn.execute("BEGIN IMMEDIATE")
-        for op in ops:
-            tx = SqliteTx(conn)
-            conn.execute("SAVEPOINT op")
-            try:
-                result = _drive(op(tx))
-            except Exception as exc:  # the operation's failure is its caller's, not the batch's
-                conn.execute("ROLLBACK TO op")
-                conn.execute("RELEASE op")
-                outcomes.append((False, exc, []))
-                continue
-            conn.execute("RELEASE op")
-            outcomes.append((True, result, tx.events))
-        try:
-            conn.execute("COMMIT")
-        except Exception as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            return [(False, exc, []) for _ in ops]
-        return outcomes
-
-    async def close(self) -> None:
-        self._closed = True
-        self._wakeup.set()
-        if self._task is not None:
-            await self._task
-        self._thread.shutdown(wait=True)
-        self._writer.close()
-        self._reader.close()
-
-
-class PostgresTx:
-    dialect = "postgres"
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self._conn = conn
-        self.events: list[MailboxEvent] = []
-
-    async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        return await self._conn.fetch(sql, *args)
-
-    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        return await self._conn.fetchrow(sql, *args)
-
-    async def fetchval(self, sql: str, *args: Any) -> Any:
-        return await self._conn.fetchval(sql, *args)
-
-    async def execute(self, sql: str, *args: Any) -> None:
-        await self._conn.execute(sql, *args)
-
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        await self._conn.executemany(sql, rows)
-
-    def notify(self, event: MailboxEvent) -> None:
-        self.events.append(event)
-
-
-RETRYABLE = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
-
-
-class PostgresDatabase:
-    dialect = "postgres"
-
-    def __init__(self, pool: asyncpg.Pool, listener: asyncpg.Connection, events: EventBus) -> None:
-        self._pool = pool
-        self._listener = listener
-        self.events = events
-
-    @classmethod
-    async def connect(cls, dsn: str, events: EventBus) -> PostgresDatabase:
-        pool = await asyncpg.create_pool(dsn, min_size=2, max_size=16)
-        listener = await asyncpg.connect(dsn)
-        db = cls(pool, listener, events)
-        await listener.add_listener(PG_CHANNEL, db._on_notify)
-        return db
-
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        self.events.publish(MailboxEvent.from_json(payload))
-
-    async def write(self, op: Operation[T]) -> T:
-        for attempt in range(5):
-            try:
-                return await self._write_once(op)
-            except RETRYABLE:
-                if attempt == 4:
-                    raise
-                await asyncio.sleep(0.01 * (attempt + 1))
-        raise AssertionError("unreachable")
-
-    async def _write_once(self, op: Operation[T]) -> T:
-        async with self._pool.acquire() as conn, conn.transaction():
-            tx = PostgresTx(conn)
-            result = await op(tx)
-            for event in tx.events:
-                # Delivered by PostgreSQL only once this transaction commits.
-                await conn.execute("SELECT pg_notify($1, $2)", PG_CHANNEL, event.to_json())
-            return result
-
-    async def read(self, op: Operation[T]) -> T:
-        async with self._pool.acquire() as conn, conn.transaction(readonly=True):
-            return await op(PostgresTx(conn))
-
-    async def close(self) -> None:
-        await self._listener.close()
-        await self._pool.close()

@@ -22,7 +22,7 @@ from postbus import mime
 from postbus.store import directory, gc, mailboxes, messages, schema, settings
 from postbus.store.blobs import BlobRef, BlobStore
 from postbus.store.bodies import BodyWriter
-from postbus.store.db import Database, Operation, PostgresDatabase, SqliteDatabase, T
+from postbus.store.db import Database, Operation, T
 from postbus.store.errors import StoreError
 from postbus.store.events import EventBus
 from postbus.store.models import (
@@ -35,6 +35,8 @@ from postbus.store.models import (
     StoredMessage,
 )
 from postbus.store.parsed import new_message
+from postbus.store.postgres import PostgresDatabase
+from postbus.store.sqlite import SqliteDatabase
 
 PARSE_IN_THREAD_ABOVE = 512 * 1024
 IO_THREADS = 8
