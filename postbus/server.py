@@ -108,6 +108,7 @@ def load_protocols() -> None:
     module.
     """
     import postbus.imap.server
+    import postbus.pop3.server
     import postbus.smtp.server  # noqa: F401
 
 

@@ -87,3 +87,8 @@ async def test_sigterm_exits_zero(tmp_path: Path) -> None:
     assert b"stopped" in rest
     assert b"Traceback" not in log + rest
     writer.close()
+
+
+def test_every_finished_protocol_is_registered() -> None:
+    server.load_protocols()
+    assert {"smtp-mx", "submission", "imap", "pop3"} <= set(server.PROTOCOLS)
