@@ -109,7 +109,8 @@ def load_protocols() -> None:
     """
     import postbus.imap.server
     import postbus.pop3.server
-    import postbus.smtp.server  # noqa: F401
+    import postbus.smtp.server
+    import postbus.web.server  # noqa: F401
 
 
 async def serve(

@@ -91,4 +91,4 @@ async def test_sigterm_exits_zero(tmp_path: Path) -> None:
 
 def test_every_finished_protocol_is_registered() -> None:
     server.load_protocols()
-    assert {"smtp-mx", "submission", "imap", "pop3"} <= set(server.PROTOCOLS)
+    assert {"smtp-mx", "submission", "imap", "pop3", "http"} <= set(server.PROTOCOLS)

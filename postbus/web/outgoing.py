@@ -1,0 +1,206 @@
+"""Mail written in the webmail: the MIME message (Python's email package, policy SMTP) and
+its way out, as SMTP submission would send it.
+
+Local recipients go through the delivery pipeline (``postbus.delivery``); remote ones to the
+outbound queue (``postbus.smtp.queue.enqueue``), DKIM-signed; a copy goes to Sent, marked
+seen. Nothing is reported "sent" before every copy is committed (design.md "Durability").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, formatdate, getaddresses, make_msgid
+from pathlib import Path
+
+from postbus.delivery import deliver, resolve
+from postbus.smtp.dkim import sign
+from postbus.smtp.queue import enqueue
+from postbus.store import InvalidName, Store, StoreError
+from postbus.store.directory import normalise_address
+
+log = logging.getLogger("postbus.web")
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(slots=True)
+class Outgoing:
+    from_address: str
+    from_name: str
+    to: str = ""
+    cc: str = ""
+    bcc: str = ""
+    subject: str = ""
+    body: str = ""
+    in_reply_to: str = ""
+    references: str = ""
+    attachments: list[Upload] = field(default_factory=list)
+
+
+class SendError(Exception):
+    """Why a message cannot be sent; ``code`` names a translated sentence in compose.py."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(code)
+        self.code = code
+        self.detail = detail
+
+
+def addresses(text: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """(name, address) pairs of an address field as typed, and the items that are not
+    addresses. Commas and semicolons both separate."""
+    good: list[tuple[str, str]] = []
+    bad: list[str] = []
+    for name, address in getaddresses([text.replace(";", ",")]):
+        if not address and not name:
+            continue
+        try:
+            normalise_address(address)
+        except InvalidName:
+            bad.append(address or name)
+            continue
+        if "@" not in address or not address.rpartition("@")[2].count("."):
+            bad.append(address)
+            continue
+        good.append((name, address))
+    return good, bad
+
+
+def _header_addresses(pairs: list[tuple[str, str]]) -> list[Address]:
+    out = []
+    for name, address in pairs:
+        local, _, domain = address.rpartition("@")
+        out.append(Address(display_name=name, username=local, domain=domain))
+    return out
+
+
+def build(outgoing: Outgoing, *, now: float | None = None, draft: bool = False) -> bytes:
+    """The RFC 5322 message; Bcc is kept only in a draft (RFC 5322 §3.6.3)."""
+    msg = EmailMessage(policy=policy.SMTP)
+    from_local, _, from_domain = outgoing.from_address.rpartition("@")
+    msg["From"] = Address(display_name=outgoing.from_name, username=from_local, domain=from_domain)
+    for header, text in (("To", outgoing.to), ("Cc", outgoing.cc)) + (
+        (("Bcc", outgoing.bcc),) if draft else ()
+    ):
+        pairs, _bad = addresses(text)
+        if pairs:
+            msg[header] = _header_addresses(pairs)
+    msg["Subject"] = outgoing.subject
+    msg["Date"] = _date(now)
+    msg["Message-ID"] = make_msgid(domain=from_domain or None)
+    if outgoing.in_reply_to:
+        msg["In-Reply-To"] = outgoing.in_reply_to
+    if outgoing.references:
+        msg["References"] = outgoing.references
+    msg["User-Agent"] = "postbus webmail"
+    body = outgoing.body.replace("\r\n", "\n")
+    if not body.endswith("\n"):
+        body += "\n"
+    msg.set_content(body, subtype="plain", charset="utf-8")
+    for upload in outgoing.attachments:
+        maintype, _, subtype = upload.content_type.partition("/")
+        if not maintype or not subtype or maintype == "multipart":
+            maintype, subtype = "application", "octet-stream"
+        if maintype == "text":
+            msg.add_attachment(upload.data, maintype="application", subtype="octet-stream",
+                               filename=upload.filename)
+        else:
+            msg.add_attachment(upload.data, maintype=maintype, subtype=subtype,
+                               filename=upload.filename)
+    return msg.as_bytes(policy=policy.SMTP)
+
+
+def _date(now: float | None) -> str:
+    if now is None:
+        return formatdate(localtime=True)
+    return format_datetime(datetime.fromtimestamp(now, UTC))
+
+
+def recipients_of(outgoing: Outgoing) -> list[str]:
+    out: dict[str, None] = {}
+    for text in (outgoing.to, outgoing.cc, outgoing.bcc):
+        pairs, bad = addresses(text)
+        if bad:
+            raise SendError("bad_address", ", ".join(bad))
+        for _name, address in pairs:
+            out.setdefault(address, None)
+    return list(out)
+
+
+async def send(
+    store: Store,
+    account_id: int,
+    outgoing: Outgoing,
+    *,
+    max_recipients: int,
+    max_size: int,
+    plus_addressing: bool,
+    dkim_dir: Path | None,
+) -> None:
+    """Deliver, queue and file in Sent; SendError when nothing was sent."""
+    recipients = recipients_of(outgoing)
+    if not recipients:
+        raise SendError("no_recipient")
+    if len(recipients) > max_recipients:
+        raise SendError("too_many", str(max_recipients))
+    ours = {domain.name for domain in await store.list_domains()}
+    local, remote = [], []
+    for address in recipients:
+        recipient = await resolve(store, address, plus_addressing=plus_addressing)
+        if recipient is not None:
+            local.append(recipient)
+        elif address.rpartition("@")[2].lower() in ours:
+            raise SendError("unknown_local", address)
+        else:
+            remote.append(address)
+    message = build(outgoing)
+    if len(message) > max_size:
+        raise SendError("too_large")
+    message = await _signed(message, outgoing.from_address.rpartition("@")[2], dkim_dir)
+    now = int(time.time())
+    if local:
+        copy = f"Return-Path: <{outgoing.from_address}>\r\n".encode() + message
+        results = await deliver(store, local, copy, received=now)
+        failed = [r for r in results if r.error is not None]
+        if failed and len(failed) == len(results) and not remote:
+            raise SendError("delivery_failed", ", ".join(r.recipient.address for r in failed))
+    if remote:
+        await enqueue(store, outgoing.from_address, remote, message)
+    await file_copy(store, account_id, "\\Sent", message, ["\\Seen"])
+
+
+async def _signed(message: bytes, domain: str, dkim_dir: Path | None) -> bytes:
+    if dkim_dir is None:
+        return message
+    try:
+        return await asyncio.to_thread(sign, message, domain, dkim_dir)
+    except Exception:  # no key for this domain: send unsigned, as submission does
+        log.info("no DKIM signature for %s", domain, exc_info=True)
+        return message
+
+
+async def file_copy(
+    store: Store, account_id: int, special_use: str, message: bytes, flags: list[str]
+) -> int | None:
+    """Append ``message`` to the account's special folder; the new UID, or None."""
+    mailbox = await store.special_mailbox(account_id, special_use)
+    if mailbox is None:
+        return None
+    try:
+        appended = await store.append(account_id, mailbox.id, message, flags)
+    except StoreError as exc:  # a full mailbox must not undo mail that went out
+        log.warning("no %s copy for account %s: %s", special_use, account_id, exc)
+        return None
+    return appended.uid
