@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from postbus.accounts import forwarding
 from postbus.accounts.passwords import hash_password, password_problem
 from postbus.config import Config, ConfigError, demo_config, load_config, parse_size
 from postbus.server import StartupError, open_store, serve
@@ -36,6 +37,7 @@ app.add_typer(domain_app, name="domain")
 app.add_typer(user_app, name="user")
 app.add_typer(alias_app, name="alias")
 smtp_queue.register_cli(app)
+forwarding.register_cli(user_app)  # postbus user forward
 
 out = Console()
 err = Console(stderr=True)

@@ -17,7 +17,7 @@ from typing import Any
 from postbus.accounts.auth import Authenticator
 from postbus.config import LimitsConfig
 from postbus.delivery import Recipient, resolve
-from postbus.smtp import codes, headers, policy
+from postbus.smtp import codes, headers, policy, srs
 from postbus.smtp.codes import Reply
 from postbus.smtp.inbound import Checker
 from postbus.smtp.protocol import Envelope, Session
@@ -45,6 +45,15 @@ class SmtpContext:
     dkim_dir: Path | None = None
     clock: Callable[[], float] = time.time
     token: Callable[[], str] = field(default=_token)
+    srs_key: Path | None = None  # data_dir/srs.key: SRS senders for forwards, bounces back
+    _forwarder: srs.SrsForwarder | None = field(default=None, repr=False)
+
+    @property
+    def forwarder(self) -> srs.SrsForwarder:
+        """Sends forwarded mail out (``delivery.Forwarder``) and checks SRS addresses."""
+        if self._forwarder is None:
+            self._forwarder = srs.SrsForwarder(self.store, self.srs_key, self.clock)
+        return self._forwarder
 
     async def is_local_domain(self, domain: str) -> bool:
         try:

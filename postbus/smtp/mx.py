@@ -2,7 +2,9 @@
 
 Invariants:
 - RCPT is accepted only for an address ``postbus.delivery.resolve`` finds (no backscatter:
-  unknown users are refused before DATA); nothing is ever relayed, whatever the address says.
+  unknown users are refused before DATA); nothing is ever relayed, whatever the address says,
+  except a bounce to a valid, unexpired SRS address of ours (``srs.py``), which goes back to the
+  sender of the mail we forwarded; a forged or expired one is an unknown user.
 - DATA ends only at CRLF.CRLF (aiosmtpd), and a bare CR or LF anywhere in it refuses the
   message (SMTP smuggling).
 - 250 is sent only after ``deliver`` returned: the body is fsync'd and the metadata committed.
@@ -11,7 +13,7 @@ Invariants:
 from __future__ import annotations
 
 from postbus.delivery import deliver
-from postbus.smtp import codes, headers, policy
+from postbus.smtp import codes, headers, policy, srs
 from postbus.smtp.authresults import remove_forged
 from postbus.smtp.codes import Reply
 from postbus.smtp.handler import BaseHandler
@@ -26,6 +28,14 @@ class MxHandler(BaseHandler):
         if not await self.ctx.is_local_domain(policy.domain_of(address)):
             return codes.RELAY_DENIED
         size = policy.declared_size(envelope.mail_options)
+        if srs.is_srs(address):
+            original = await self.ctx.forwarder.reverse(address)
+            if original is None:
+                return codes.UNKNOWN_USER  # forged or expired: RFC 3463 X.1.1
+            if not await self.ctx.is_local_domain(policy.domain_of(original)):
+                envelope.remote.append(original)  # relayed in receive()
+                return codes.RECIPIENT_OK
+            address = original
         recipient, reply = await self.ctx.local_recipient(address, size)
         if recipient is not None:
             envelope.local.append(recipient)
@@ -49,8 +59,17 @@ class MxHandler(BaseHandler):
         message = headers.return_path(envelope.mail_from or "") + verdict.extra_headers
         # RFC 8601 §5: results that claim to be ours but came with the message are forged.
         message += trace + remove_forged(data, self.ctx.hostname)
-        results = await deliver(
-            self.ctx.store, envelope.local, message, junk=verdict.action is Action.JUNK,
-            received=int(now),
-        )  # fmt: skip
-        return policy.delivery_reply(results)
+        reply = codes.MESSAGE_ACCEPTED
+        if envelope.local:
+            results = await deliver(
+                self.ctx.store, envelope.local, message, junk=verdict.action is Action.JUNK,
+                received=int(now), sender=envelope.mail_from or "", forwarder=self.ctx.forwarder,
+            )  # fmt: skip
+            reply = policy.delivery_reply(results)
+        if envelope.remote:  # bounces to SRS addresses, on their way back to the sender
+            via = next(a for a in envelope.rcpt_tos if srs.is_srs(a))
+            await self.ctx.forwarder.forward(
+                envelope.mail_from or "", via, envelope.remote, trace + data
+            )
+            reply = codes.MESSAGE_ACCEPTED
+        return reply

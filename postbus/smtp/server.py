@@ -16,7 +16,7 @@ from typing import Any
 
 from postbus import server as core
 from postbus.config import Listener
-from postbus.smtp import policy
+from postbus.smtp import policy, srs
 from postbus.smtp.authresults import check_inbound
 from postbus.smtp.handler import BaseHandler, SmtpContext
 from postbus.smtp.mx import MxHandler
@@ -70,6 +70,7 @@ def context_for(service: core.Service, listener: Listener, **overrides: Any) -> 
         plus_addressing=config.accounts.plus_addressing,
         auth=service.auth,
         dkim_dir=config.dkim_dir,
+        srs_key=config.data_dir / srs.KEY_FILE,
     )
     if listener.protocol == "smtp-mx":
         ctx.checker = check_inbound

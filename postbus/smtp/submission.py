@@ -127,7 +127,10 @@ class SubmissionHandler(BaseHandler):
         reply = codes.MESSAGE_ACCEPTED
         if envelope.local:
             local = headers.return_path(envelope.mail_from or "") + trace + message
-            results = await deliver(self.ctx.store, envelope.local, local, received=int(now))
+            results = await deliver(
+                self.ctx.store, envelope.local, local, received=int(now),
+                sender=envelope.mail_from or "", forwarder=self.ctx.forwarder,
+            )  # fmt: skip
             reply = policy.delivery_reply(results)
             if not reply.ok and not envelope.remote:
                 return reply

@@ -22,6 +22,7 @@ from pathlib import Path
 from postbus.delivery import deliver, resolve
 from postbus.smtp.dkim import sign
 from postbus.smtp.queue import enqueue
+from postbus.smtp.srs import SrsForwarder
 from postbus.store import InvalidName, Store, StoreError
 from postbus.store.directory import normalise_address
 
@@ -172,7 +173,11 @@ async def send(
     now = int(time.time())
     if local:
         copy = f"Return-Path: <{outgoing.from_address}>\r\n".encode() + message
-        results = await deliver(store, local, copy, received=now)
+        # Our own sender: no SRS needed, so no key; remote forwards go through the queue.
+        forwarder = SrsForwarder(store, None)
+        results = await deliver(
+            store, local, copy, received=now, sender=outgoing.from_address, forwarder=forwarder
+        )
         failed = [r for r in results if r.error is not None]
         if failed and len(failed) == len(results) and not remote:
             raise SendError("delivery_failed", ", ".join(r.recipient.address for r in failed))
