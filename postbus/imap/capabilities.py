@@ -27,10 +27,13 @@ def _before_auth(s: Session) -> bool:
 
 TABLE: tuple[Capability, ...] = (
     Capability("IMAP4rev1", rfc="RFC 3501"),
+    Capability("IMAP4rev2", rfc="RFC 9051"),
     Capability("STARTTLS", lambda s: s.starttls_available(), "RFC 9051 §6.2.1"),
     Capability("LOGINDISABLED", lambda s: _before_auth(s) and not s.login_allowed(),
                "RFC 9051 §6.2.3"),
     Capability("AUTH=PLAIN", lambda s: _before_auth(s) and s.login_allowed(), "RFC 4616"),
+    Capability("AUTH=SCRAM-SHA-256", lambda s: _before_auth(s) and s.login_allowed(),
+               "RFC 7677"),
     Capability("SASL-IR", rfc="RFC 4959"),
     Capability("LITERAL+", rfc="RFC 7888"),
     Capability("ENABLE", rfc="RFC 5161"),
@@ -48,10 +51,36 @@ TABLE: tuple[Capability, ...] = (
     Capability("ESEARCH", rfc="RFC 4731"),
     Capability("STATUS=SIZE", rfc="RFC 8438"),
     Capability("UTF8=ACCEPT", rfc="RFC 6855"),
+    # part A of the second increment: tests/imap/test_condstore.py, test_qresync.py,
+    # test_rev2.py, test_sort_thread.py
+    Capability("CONDSTORE", rfc="RFC 7162 §3.1"),
+    Capability("QRESYNC", rfc="RFC 7162 §3.2"),
+    Capability("SEARCHRES", rfc="RFC 5182"),
+    Capability("BINARY", rfc="RFC 3516"),
+    Capability("SORT", rfc="RFC 5256"),
+    Capability("SORT=DISPLAY", rfc="RFC 5957"),
+    Capability("ESORT", rfc="RFC 5267"),
+    Capability("THREAD=REFERENCES", rfc="RFC 5256"),
+    Capability("THREAD=ORDEREDSUBJECT", rfc="RFC 5256"),
+    Capability("WITHIN", rfc="RFC 5032"),
+    Capability("QUOTA", rfc="RFC 9208"),
+    Capability("QUOTA=RES-STORAGE", rfc="RFC 9208 §5.1"),
+    Capability("QUOTA=RES-MESSAGE", rfc="RFC 9208 §5.2"),
+    Capability("COMPRESS=DEFLATE", lambda s: not s.compressed, "RFC 4978"),
+    Capability("PREVIEW", rfc="RFC 8970"),
+    Capability("OBJECTID", rfc="RFC 8474"),
+    Capability("MULTIAPPEND", rfc="RFC 3502"),
+    Capability("REPLACE", rfc="RFC 8508"),
+    Capability("SAVEDATE", rfc="RFC 8514"),
+    Capability("UIDONLY", rfc="RFC 9586"),
+    Capability("METADATA", rfc="RFC 5464"),
+    Capability("LIST-METADATA", rfc="RFC 9590"),
 )
 
-# What ENABLE accepts (RFC 5161); IMAP4rev2 joins when its last parts (SEARCHRES, BINARY) land.
-ENABLEABLE = frozenset({"UTF8=ACCEPT"})
+# What ENABLE accepts (RFC 5161).
+ENABLEABLE = frozenset({"UTF8=ACCEPT", "UIDONLY"}) | frozenset(
+    {"CONDSTORE", "QRESYNC", "IMAP4rev2"}  # RFC 7162 §3.1 / §3.2.3, RFC 9051 §6.3.1
+)
 
 
 def advertised(session: Session) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from postbus.imap.proto.sequence import SequenceSet, merge
 from postbus.store.events import EventKind, MailboxEvent
@@ -31,6 +31,7 @@ class Updates:
     expunged: list[int]  # sequence numbers, in the order to send them
     exists: int | None  # the new message count, when it grew
     flags: list[int]  # UIDs whose flags changed (still in the view)
+    expunged_uids: list[int] = field(default_factory=list)  # the UIDs of ``expunged``
 
 
 class MailboxView:
@@ -46,6 +47,7 @@ class MailboxView:
         self._flags: set[int] = set()
         self._own_modseqs: list[int] = []
         self.resync = False  # events were lost: re-read the mailbox
+        self.saved: list[int] = []  # RFC 5182 SEARCHRES "$": UIDs of the saved result
 
     @property
     def exists(self) -> int:
@@ -66,6 +68,8 @@ class MailboxView:
         """Sequence numbers -> UID ranges. Between two known UIDs the store holds no message
         the client does not know (UIDs only grow), so each sequence range is one UID range.
         Numbers beyond the last message are ignored."""
+        if seqs.saved:
+            return self.saved_ranges()
         n = len(self.uids)
         if n == 0:
             return []
@@ -80,6 +84,8 @@ class MailboxView:
     def uid_ranges_for_uids(self, uids: SequenceSet) -> list[tuple[int, int]]:
         """UID set -> ranges limited to what the client knows (RFC 9051 §6.4.9: "*" is the
         largest UID in use; a range ending beyond it stops there)."""
+        if uids.saved:
+            return self.saved_ranges()
         last = self.last_uid()
         if last == 0:
             return []
@@ -89,6 +95,11 @@ class MailboxView:
             if a <= b:
                 out.append((a, b))
         return out
+
+    def saved_ranges(self) -> list[tuple[int, int]]:
+        """RFC 5182 §2.1: "$" is the saved result less the messages expunged since; the
+        same messages whether the command uses sequence numbers or UIDs."""
+        return merge([(uid, uid) for uid in self.saved if self.seq_of(uid) is not None])
 
     def known(self, uids: Iterable[int]) -> list[tuple[int, int]]:
         """(seq, uid) for the UIDs the client knows, in UID order."""
@@ -131,6 +142,7 @@ class MailboxView:
 
     def take_updates(self, allow_expunge: bool) -> Updates:
         expunged: list[int] = []
+        gone: list[int] = []
         if allow_expunge and self._expunged:
             gone = sorted(self._expunged)
             self._expunged.clear()
@@ -148,7 +160,7 @@ class MailboxView:
         flags = sorted(uid for uid in self._flags if uid not in self._expunged)
         self._flags.clear()
         flags = [uid for uid in flags if self.seq_of(uid) is not None]
-        return Updates(expunged, exists, flags)
+        return Updates(expunged, exists, flags, gone)
 
     def reset(self, uids: Iterable[int]) -> None:
         """After an OVERFLOW: the store's current UIDs; differences become pending news."""

@@ -10,6 +10,11 @@ Invariants:
   by that task only.
 - STARTTLS: reading is paused in the same tick the OK is written; whatever the client sent
   after STARTTLS and we already hold is discarded before the handshake (CVE-2011-0411 class).
+- COMPRESS=DEFLATE (RFC 4978) is a layer here: from the octet after the tagged OK, what is
+  written goes through one deflate stream (flushed with Z_SYNC_FLUSH before every wait for the
+  client, so nothing the client needs sits in zlib) and what is read through one inflate stream.
+  Inflating is bounded like reading: at most MAX_UNREAD octets wait for the session, the rest
+  stays compressed and the socket is paused, so a small bomb cannot fill memory.
 - The clock is read here only: the autologout timers (RFC 9051 §5.4) and the command rate.
 - A connection is closed on any unexpected error after logging it; no traceback is written to
   the client.
@@ -22,6 +27,7 @@ import logging
 import os
 import tempfile
 import time
+import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -40,6 +46,7 @@ log = logging.getLogger("postbus.imap")
 
 MAX_UNREAD = 4 * 1024 * 1024  # pause the socket when the client runs this far ahead
 TLS_HANDSHAKE_TIMEOUT = 30.0
+INFLATE_CHUNK = 256 * 1024
 
 
 class FileSpool:
@@ -103,6 +110,10 @@ class ImapConnection(asyncio.Protocol):
         self.remote_ip = "?"
         self._counted = False
         self._tls = listener.tls == "implicit"
+        self._deflate: Any = None  # zlib streams once COMPRESS=DEFLATE is on
+        self._inflate: Any = None
+        self._deflated = False  # written into the deflate stream since the last flush
+        self._tail = b""  # compressed octets not inflated yet
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
@@ -113,9 +124,14 @@ class ImapConnection(asyncio.Protocol):
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def data_received(self, data: bytes) -> None:
-        self._incoming += data
+        if self._inflate is not None:
+            self._tail += data
+            if not self._inflate_more():
+                return
+        else:
+            self._incoming += data
         self._data.set()
-        if len(self._incoming) > MAX_UNREAD and not self._reading_paused:
+        if (len(self._incoming) > MAX_UNREAD or self._tail) and not self._reading_paused:
             self._reading_paused = True
             self.transport.pause_reading()
 
@@ -145,10 +161,49 @@ class ImapConnection(asyncio.Protocol):
     # -- Io for the session --------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        if not self._closed:
-            self.transport.write(data)
+        if self._closed:
+            return
+        if self._deflate is not None:
+            data = self._deflate.compress(data)
+            self._deflated = True
+            if not data:
+                return
+        self.transport.write(data)
+
+    def _flush(self) -> None:
+        """Everything written so far out of the deflate stream (RFC 4978 §4: Z_SYNC_FLUSH)."""
+        if self._deflated and not self._closed:
+            self._deflated = False
+            self.transport.write(self._deflate.flush(zlib.Z_SYNC_FLUSH))
+
+    def _inflate_more(self) -> bool:
+        """Inflate buffered input until MAX_UNREAD waits; False when the stream is broken."""
+        try:
+            while self._tail and len(self._incoming) < MAX_UNREAD:
+                self._incoming += self._inflate.decompress(self._tail, INFLATE_CHUNK)
+                self._tail = self._inflate.unconsumed_tail
+                if self._inflate.eof:  # the client ended its stream: nothing may follow
+                    self._tail = b""
+                    self._closed = True
+                    break
+        except zlib.error:
+            log.info("IMAP client %s sent broken DEFLATE data", self.remote_ip)
+            self._closed = True
+            self._data.set()
+            self.transport.close()
+            return False
+        return True
+
+    def start_compress(self) -> None:
+        self._deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+        self._inflate = zlib.decompressobj(-15)
+        # what the client sent after COMPRESS and we hold already is compressed
+        self._tail = self.receiver.take_buffered() + bytes(self._incoming)
+        self._incoming.clear()
+        self._inflate_more()
 
     async def drain(self) -> None:
+        self._flush()
         if self._closed:
             raise ConnectionResetError("client went away")
         if self._paused:
@@ -160,12 +215,15 @@ class ImapConnection(asyncio.Protocol):
 
     async def _read(self, timeout: float) -> bytes:
         """The next bytes from the client; b"" when it went away."""
+        self._flush()
+        if not self._incoming and self._tail and not self._inflate_more():
+            return b""
         if not self._incoming and not self._closed:
             self._data.clear()
             await asyncio.wait_for(self._data.wait(), timeout)
         data = bytes(self._incoming)
         self._incoming.clear()
-        if self._reading_paused and not self._closed:
+        if self._reading_paused and not self._closed and not self._tail:
             self._reading_paused = False
             self.transport.resume_reading()
         return data
@@ -244,6 +302,7 @@ class ImapConnection(asyncio.Protocol):
             for path in self.spooled:
                 path.unlink(missing_ok=True)
             if self.transport is not None and not self.transport.is_closing():
+                self._flush()
                 self.transport.close()
 
     async def _loop(self, session: Session) -> None:

@@ -11,6 +11,9 @@ Invariants:
   RFC 9051 §7.5.1 allows. Events are published after commit, so a delivered EXISTS always
   names committed messages.
 - The store subscription lives from login to the end of the connection.
+- What ENABLE (or a CONDSTORE enabling command) switched on stays on until the connection
+  ends (RFC 5161 §3.1, RFC 7162 §3.1): MODSEQ in every unsolicited FETCH, VANISHED instead of
+  EXPUNGE once QRESYNC is enabled (RFC 7162 §3.2.10), IMAP4rev2's answers once it is enabled.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any, Protocol
 
 from postbus.accounts.auth import Authenticator
 from postbus.config import LimitsConfig, Listener
+from postbus.imap import uidonly
 from postbus.imap.mailbox_view import MailboxView
 from postbus.imap.proto import codes, mutf7
 from postbus.imap.proto import commands as c
@@ -50,6 +54,8 @@ _ANY = frozenset({c.Capability, c.Noop, c.Logout, c.Id})
 _AUTHENTICATED = _ANY | {
     c.Select, c.Create, c.Delete, c.Rename, c.Subscribe, c.List, c.Namespace, c.Status,
     c.Append, c.Idle,
+    c.MultiAppend, c.Compress, c.GetQuota, c.GetQuotaRoot, c.SetQuota, c.GetMetadata,
+    c.SetMetadata,
 }
 # RFC 9051 §3 and §6: which commands each state takes.
 ALLOWED: dict[State, frozenset[type]] = {
@@ -57,12 +63,14 @@ ALLOWED: dict[State, frozenset[type]] = {
     State.AUTHENTICATED: _AUTHENTICATED | {c.Enable},
     State.SELECTED: _AUTHENTICATED | {
         c.Check, c.Close, c.Unselect, c.Expunge, c.Search, c.Fetch, c.Store, c.Copy,
+        c.Replace,
+        c.Sort, c.Thread,  # RFC 5256
     },
     State.LOGOUT: frozenset(),
 }
 
 # RFC 9051 §7.5.1: no EXPUNGE while answering FETCH, STORE or SEARCH by sequence number.
-_NO_EXPUNGE_DURING = (c.Fetch, c.Store, c.Search)
+_NO_EXPUNGE_DURING = (c.Fetch, c.Store, c.Search, c.Sort, c.Thread)  # + RFC 5256 §4
 
 _STORE_CODES: tuple[tuple[type[StoreError], str], ...] = (
     (store_errors.NotFound, codes.NONEXISTENT),
@@ -85,6 +93,7 @@ class Io(Protocol):
     async def drain(self) -> None: ...
     async def read_line(self) -> bytes | None: ...  # None: the client went away
     async def start_tls(self) -> None: ...
+    def start_compress(self) -> None: ...  # RFC 4978: deflate both ways from the next octet
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +133,7 @@ class Session:
         self.account: Account | None = None
         self.view: MailboxView | None = None
         self.utf8 = False  # UTF8=ACCEPT enabled (RFC 6855)
+        self.compressed = False  # COMPRESS=DEFLATE active (RFC 4978)
         self.enabled: set[str] = set()
         self.sub: Subscription | None = None
         self._exit = ExitStack()
@@ -141,6 +151,31 @@ class Session:
             return ipaddress.ip_address(self.listener.host).is_loopback
         except ValueError:
             return self.listener.host == "localhost"
+
+    @property
+    def condstore(self) -> bool:
+        """RFC 7162 §3.1: a CONDSTORE enabling command has been seen (QRESYNC implies it)."""
+        return "CONDSTORE" in self.enabled
+
+    @property
+    def qresync(self) -> bool:
+        """RFC 7162 §3.2.3: ENABLE QRESYNC: VANISHED instead of EXPUNGE from now on."""
+        return "QRESYNC" in self.enabled
+
+    @property
+    def rev2(self) -> bool:
+        """RFC 9051: the client ENABLEd IMAP4rev2 (ESEARCH answers, no RECENT, UTF-8 names)."""
+        return "IMAP4rev2" in self.enabled
+
+    def enable_condstore(self) -> None:
+        """RFC 7162 §3.1: the first CONDSTORE enabling command turns MODSEQ reporting on
+        for the rest of the connection (HIGHESTMODSEQ is in every SELECT answer already)."""
+        self.enabled.add("CONDSTORE")
+
+    @property
+    def uidonly(self) -> bool:
+        """RFC 9586: the client asked for UIDs only."""
+        return "UIDONLY" in self.enabled
 
     @property
     def account_id(self) -> int:
@@ -193,6 +228,8 @@ class Session:
         try:
             if type(command) not in ALLOWED[self.state]:
                 raise ImapBad(codes.NOT_IN_STATE)
+            if self.uidonly:
+                uidonly.refuse_sequence_numbers(command)
             handler = HANDLERS[type(command)]
             reply = await handler(self, command) or Reply(f"{name} {codes.COMPLETED}")
             if reply is NO_REPLY:
@@ -249,8 +286,12 @@ class Session:
             isinstance(command, _NO_EXPUNGE_DURING) and not getattr(command, "uid", True)
         )
         updates = view.take_updates(allow_expunge)
-        for seq in updates.expunged:
-            self.send(b"* %d EXPUNGE\r\n" % seq)
+        if (self.uidonly or self.qresync) and updates.expunged_uids:
+            # RFC 9586 §3.2, RFC 7162 §3.2.10: VANISHED, not EXPUNGE
+            self.send(uidonly.vanished(updates.expunged_uids))
+        else:
+            for seq in updates.expunged:
+                self.send(b"* %d EXPUNGE\r\n" % seq)
         if updates.exists is not None:
             self.send(b"* %d EXISTS\r\n" % updates.exists)
         if updates.flags:
@@ -267,4 +308,15 @@ class Session:
             seq = view.seq_of(row["uid"])
             if seq is not None:
                 flags = r.flags(join_flags(row["flags"], row["keywords"]))
-                self.send(b"* %d FETCH (UID %d FLAGS %s)\r\n" % (seq, row["uid"], flags))
+                items = [b"UID %d" % row["uid"], b"FLAGS " + flags]
+                if self.condstore:  # RFC 7162 §3.2.4: MODSEQ in every unsolicited FETCH
+                    items.append(b"MODSEQ (%d)" % row["modseq"])
+                self.send(self.fetch_response(seq, row["uid"], items))
+
+    def fetch_response(self, seq: int, uid: int, items: list[bytes]) -> bytes:
+        """``* seq FETCH (items)``; with UIDONLY ``* uid UIDFETCH (items)`` (RFC 9586 §3.3),
+        where the UID item would only repeat the number."""
+        if self.uidonly:
+            rest = b" ".join(item for item in items if not item.startswith(b"UID "))
+            return b"* %d UIDFETCH (%s)\r\n" % (uid, rest)
+        return b"* %d FETCH (%s)\r\n" % (seq, b" ".join(items))

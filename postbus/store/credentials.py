@@ -4,7 +4,9 @@ mechanism, made from the password when it is set (postbus/accounts/scram.py deri
 The row holds what a server needs to verify a SCRAM exchange and nothing that lets anyone sign
 in directly: the salt, the iteration count, StoredKey and ServerKey (base64). The password itself
 stays an argon2 hash in ``accounts``. An account without a row cannot use SCRAM; sign-in answers
-as for a wrong password. Rows go with their account (ON DELETE CASCADE).
+as for a wrong password. ``password_ref`` names the password hash the row was made with: a row
+whose password has changed since (by any path) no longer counts. Rows go with their account
+(ON DELETE CASCADE).
 
 Invariants: every operation here only awaits its ``tx``; times are epoch seconds passed in.
 """
@@ -23,6 +25,7 @@ CREATE TABLE scram_credentials (
     iterations INTEGER NOT NULL,
     stored_key TEXT NOT NULL,
     server_key TEXT NOT NULL,
+    password_ref TEXT NOT NULL,
     updated BIGINT NOT NULL,
     PRIMARY KEY (account_id, mechanism)
 );
@@ -38,18 +41,21 @@ class ScramCredential:
     iterations: int
     stored_key: str  # base64
     server_key: str  # base64
+    password_ref: str  # which password it was made from (scram.password_ref of its hash)
 
 
 async def get_scram(tx: Tx, account_id: int, mechanism: str) -> ScramCredential | None:
     row = await tx.fetchrow(
-        "SELECT mechanism, salt, iterations, stored_key, server_key FROM scram_credentials"
+        "SELECT mechanism, salt, iterations, stored_key, server_key, password_ref"
+        " FROM scram_credentials"
         " WHERE account_id = $1 AND mechanism = $2",
         account_id, mechanism,
     )
     if row is None:
         return None
     return ScramCredential(
-        row["mechanism"], row["salt"], row["iterations"], row["stored_key"], row["server_key"]
+        row["mechanism"], row["salt"], row["iterations"], row["stored_key"], row["server_key"],
+        row["password_ref"],
     )
 
 
@@ -60,9 +66,9 @@ async def set_scram(tx: Tx, account_id: int, credential: ScramCredential, now: i
     )
     await tx.execute(
         "INSERT INTO scram_credentials (account_id, mechanism, salt, iterations, stored_key,"
-        " server_key, updated) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        " server_key, password_ref, updated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         account_id, credential.mechanism, credential.salt, credential.iterations,
-        credential.stored_key, credential.server_key, now,
+        credential.stored_key, credential.server_key, credential.password_ref, now,
     )
 
 

@@ -6,7 +6,13 @@ Each is an ``async def op(tx, ...)`` run through ``store.read``/``store.write``,
 - ``select_state``: everything SELECT/EXAMINE needs from one consistent read.
 - ``fetch_rows``: message rows by UID range with what FETCH needs, in one query.
 - ``search_uids``: a SEARCH key tree compiled to one SQL condition.
+- ``deleted_storage``: STATUS DELETED-STORAGE (RFC 9208).
+- ``append_all``: MULTIAPPEND (RFC 3502): every message of one command, or none.
+- ``replace_message``: REPLACE (RFC 8508): expunge the old message and append the new one at once.
 - ``recent_sent_copy``: the Sent copy the submission path already saved (issue 3 point 3).
+- ``search_rows``: SEARCH with the columns SORT, THREAD and SEARCH MODSEQ need (RFC 5256).
+- ``changed_uids``, ``vanished_uids``, ``highest_modseq``, ``store_unchanged_since``:
+  CONDSTORE / QRESYNC (RFC 7162).
 """
 
 from __future__ import annotations
@@ -15,11 +21,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from postbus.store import flags as flagbits
-from postbus.store import search
+from postbus.store import messages, search
 from postbus.store.db import Tx
+from postbus.store.errors import NotFound
 from postbus.store.mailboxes import get, get_by_id
 from postbus.store.messages import UidRanges, uid_condition
-from postbus.store.models import Mailbox
+from postbus.store.models import Appended, Mailbox
+from postbus.store.parsed import NewMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +59,17 @@ async def select_state(tx: Tx, account_id: int, name: str) -> SelectState:
 
 
 FLAG_COLUMNS = "b.uid, b.message_id, b.flags, b.keywords, b.modseq"
-MESSAGE_COLUMNS = ", m.size, m.received, m.envelope, m.body_structure, m.blob_hash"
+MESSAGE_COLUMNS = (
+    ", m.size, m.received, m.envelope, m.body_structure, m.blob_hash, m.preview, m.thread_id,"
+    " b.saved"
+)
 
 
 async def fetch_rows(
     tx: Tx, account_id: int, mailbox_id: int, ranges: UidRanges, with_message: bool
 ) -> list[Any]:
     """Rows by UID: uid, message_id, flags, keywords, modseq [, size, received, envelope,
-    body_structure, blob_hash], in UID order."""
+    body_structure, blob_hash, preview, thread_id, saved], in UID order."""
     await get_by_id(tx, account_id, mailbox_id)
     condition, args = uid_condition(ranges, 2)
     condition = condition.replace("uid", "b.uid")
@@ -83,6 +94,52 @@ async def deleted_count(tx: Tx, account_id: int, mailbox_id: int) -> int:
         "SELECT COUNT(*) FROM memberships WHERE mailbox_id = $1 AND (flags & $2) != 0",
         mailbox_id, flagbits.DELETED,
     )
+
+
+async def deleted_storage(tx: Tx, account_id: int, mailbox_id: int) -> int:
+    """STATUS DELETED-STORAGE (RFC 9208 §4.2): octets that EXPUNGE would free."""
+    await get_by_id(tx, account_id, mailbox_id)
+    return await tx.fetchval(
+        "SELECT COALESCE(SUM(m.size), 0) FROM memberships b JOIN messages m"
+        " ON m.id = b.message_id WHERE b.mailbox_id = $1 AND (b.flags & $2) != 0",
+        mailbox_id, flagbits.DELETED,
+    )
+
+
+async def append_all(
+    tx: Tx,
+    account_id: int,
+    mailbox_id: int,
+    items: list[tuple[NewMessage, tuple[str, ...], int | None]],
+    now: int,
+) -> list[Appended]:
+    """Append (message, flags, received) in order, in one transaction: a refusal of any one
+    (OverQuota, ...) refuses them all (RFC 3502 §6.3.11)."""
+    return [
+        await messages.append(tx, account_id, mailbox_id, new, flags, received or now, now)
+        for new, flags, received in items
+    ]
+
+
+async def replace_message(
+    tx: Tx,
+    account_id: int,
+    source_id: int,
+    old_uid: int,
+    target_id: int,
+    new: NewMessage,
+    flags: tuple[str, ...],
+    received: int | None,
+    now: int,
+) -> Appended:
+    """RFC 8508 §3.3: the old message leaves its mailbox and the new one arrives, in one
+    transaction (the old one goes first, so a replacement near the quota fits)."""
+    ranges = [(old_uid, old_uid)]
+    await messages.set_flags(tx, account_id, source_id, ranges, ["\\Deleted"], "add")
+    gone = await messages.expunge(tx, account_id, source_id, ranges, now)
+    if gone != [old_uid]:
+        raise NotFound("the message to replace is gone")
+    return await messages.append(tx, account_id, target_id, new, flags, received or now, now)
 
 
 async def recent_sent_copy(
@@ -175,6 +232,25 @@ class _Sql:
             if kind == "SINCE":
                 return f"{column} >= {self.arg(day)}"
             return f"({column} >= {self.arg(day)} AND {column} < {self.arg(day + DAY)})"
+        if name in ("SAVEDBEFORE", "SAVEDON", "SAVEDSINCE"):  # RFC 8514 §4: the save date
+            day = args[0]
+            if name == "SAVEDBEFORE":
+                return f"b.saved < {self.arg(day)}"
+            if name == "SAVEDSINCE":
+                return f"b.saved >= {self.arg(day)}"
+            return f"(b.saved >= {self.arg(day)} AND b.saved < {self.arg(day + DAY)})"
+        if name == "SAVEDATESUPPORTED":  # RFC 8514 §4: every mailbox keeps save dates
+            return "1 = 1"
+        if name in ("EMAILID", "THREADID"):  # RFC 8474 §6: args[0] is the row id or None
+            if args[0] is None:
+                return "0 = 1"
+            column = "b.message_id" if name == "EMAILID" else "m.thread_id"
+            return f"{column} = {self.arg(args[0])}"
+        if name == "MODSEQ":  # RFC 7162 §3.1.5: modseq equal to or greater than the value
+            return f"b.modseq >= {self.arg(args[0])}"
+        if name in ("OLDER", "YOUNGER"):  # RFC 5032 §3; args: (interval, now) in seconds
+            cutoff = self.arg(args[1] - args[0])
+            return f"m.received {'<' if name == 'OLDER' else '>='} {cutoff}"
         if name == "LARGER":
             return f"m.size > {self.arg(args[0])}"
         if name == "SMALLER":
@@ -220,3 +296,112 @@ async def search_uids(
         mailbox_id, *sql.args,
     )
     return [row[0] for row in rows]
+
+
+# -- SORT / THREAD / CONDSTORE / QRESYNC ---------------------------------------------------
+
+# The columns SORT and THREAD may ask for (RFC 5256 §3), by name.
+SORT_COLUMNS = {
+    "modseq": "b.modseq", "received": "m.received", "sent": "m.sent", "size": "m.size",
+    "subject": "m.subject", "base_subject": "m.base_subject", "from_name": "m.from_name",
+    "from_email": "m.from_email", "envelope": "m.envelope",
+    "message_id_header": "m.message_id_header", "blob_hash": "m.blob_hash",
+}
+
+
+async def search_rows(
+    tx: Tx,
+    account_id: int,
+    mailbox_id: int,
+    key: Any,
+    header_matches: dict[int, UidRanges] | None,
+    columns: tuple[str, ...],
+) -> list[Any]:
+    """Like ``search_uids``, with ``uid`` and the named ``SORT_COLUMNS`` of each match, in
+    UID order: one query for what SORT, THREAD or SEARCH MODSEQ need."""
+    await get_by_id(tx, account_id, mailbox_id)
+    sql = _Sql(tx.dialect, 2, header_matches or {})
+    condition = sql.key(key)
+    wanted = "".join(f", {SORT_COLUMNS[name]} AS {name}" for name in columns)
+    return list(await tx.fetch(
+        f"SELECT b.uid{wanted} FROM memberships b JOIN messages m ON m.id = b.message_id"
+        f" WHERE b.mailbox_id = $1 AND {condition} ORDER BY b.uid",
+        mailbox_id, *sql.args,
+    ))
+
+
+async def changed_uids(
+    tx: Tx, account_id: int, mailbox_id: int, ranges: UidRanges, modseq: int
+) -> list[int]:
+    """UIDs in ``ranges`` whose modseq is above ``modseq`` (RFC 7162 §3.1.4.1 CHANGEDSINCE),
+    through the (mailbox_id, modseq) index."""
+    await get_by_id(tx, account_id, mailbox_id)
+    condition, args = uid_condition(ranges, 3)
+    rows = await tx.fetch(
+        f"SELECT uid FROM memberships WHERE mailbox_id = $1 AND modseq > $2 AND {condition}"
+        " ORDER BY uid",
+        mailbox_id, modseq, *args,
+    )
+    return [row[0] for row in rows]
+
+
+async def vanished_uids(
+    tx: Tx, account_id: int, mailbox_id: int, ranges: UidRanges | None, modseq: int
+) -> list[int]:
+    """UIDs expunged after ``modseq``, within ``ranges`` when given: VANISHED (EARLIER)
+    (RFC 7162 §3.2.5.1, §3.2.6). The expunge log is never pruned, so this is exact."""
+    await get_by_id(tx, account_id, mailbox_id)
+    condition, args = ("1 = 1", []) if ranges is None else uid_condition(ranges, 3)
+    rows = await tx.fetch(
+        f"SELECT uid FROM expunged WHERE mailbox_id = $1 AND modseq > $2 AND {condition}"
+        " ORDER BY uid",
+        mailbox_id, modseq, *args,
+    )
+    return [row[0] for row in rows]
+
+
+async def highest_modseq(tx: Tx, account_id: int, mailbox_id: int) -> int:
+    return (await get_by_id(tx, account_id, mailbox_id)).highestmodseq
+
+
+async def store_unchanged_since(
+    tx: Tx,
+    account_id: int,
+    mailbox_id: int,
+    ranges: UidRanges,
+    flags: tuple[str, ...],
+    mode: str,
+    unchangedsince: int,
+) -> tuple[list[tuple[int, tuple[str, ...], int]], list[int], list[tuple[int, int]]]:
+    """RFC 7162 §3.1.3 conditional STORE, in one transaction: messages whose modseq is above
+    ``unchangedsince`` are left alone. Returns (changed (uid, flags, modseq), the UIDs that
+    failed the test (for [MODIFIED]), (uid, modseq) of those that passed unchanged)."""
+    await get_by_id(tx, account_id, mailbox_id)
+    if tx.dialect == "postgres":
+        # the mailbox row first (messages.py lock order): no STORE can slip in between the
+        # test and the change
+        await tx.execute("SELECT 1 FROM mailboxes WHERE id = $1 FOR UPDATE", mailbox_id)
+    condition, args = uid_condition(ranges, 2)
+    rows = await tx.fetch(
+        f"SELECT uid, modseq FROM memberships WHERE mailbox_id = $1 AND {condition}"
+        " ORDER BY uid",
+        mailbox_id, *args,
+    )
+    modified = [row["uid"] for row in rows if row["modseq"] > unchangedsince]
+    # runs of passing rows as UID ranges: no other message lies between two rows
+    runs: list[tuple[int, int]] = []
+    previous_passed = False
+    for row in rows:
+        passed = row["modseq"] <= unchangedsince
+        if passed and previous_passed:
+            runs[-1] = (runs[-1][0], row["uid"])
+        elif passed:
+            runs.append((row["uid"], row["uid"]))
+        previous_passed = passed
+    changed = []
+    if runs:
+        changed = await messages.set_flags(tx, account_id, mailbox_id, runs, flags, mode)
+    done = {uid for uid, _, _ in changed}
+    same = [(row["uid"], row["modseq"]) for row in rows
+            if row["modseq"] <= unchangedsince and row["uid"] not in done]
+    return changed, modified, same

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from postbus.imap.commands import append, auth, basic, fetch, mailboxes, messages, search
+from postbus.imap.commands import (
+    append,
+    auth,
+    basic,
+    compress,
+    fetch,
+    mailboxes,
+    messages,
+    metadata,
+    multiappend,
+    quota,
+    search,
+    sort,
+)
 from postbus.imap.proto import commands as c
 from postbus.imap.session import Handler
 
@@ -33,4 +46,14 @@ HANDLERS: dict[type, Handler] = {
     c.Copy: messages.copy,
     c.Search: search.search,
     c.Fetch: fetch.fetch,
+    c.Sort: sort.sort,  # RFC 5256, RFC 5957, RFC 5267
+    c.Thread: sort.thread,  # RFC 5256
+    c.MultiAppend: multiappend.multiappend,
+    c.Replace: multiappend.replace,
+    c.Compress: compress.compress,
+    c.GetQuota: quota.getquota,
+    c.GetQuotaRoot: quota.getquotaroot,
+    c.SetQuota: quota.setquota,
+    c.GetMetadata: metadata.getmetadata,
+    c.SetMetadata: metadata.setmetadata,
 }

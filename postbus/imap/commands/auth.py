@@ -9,13 +9,16 @@ from __future__ import annotations
 import base64
 import binascii
 
+from postbus.accounts import scram
 from postbus.accounts.auth import AuthFailed, Refusal
 from postbus.imap import capabilities
+from postbus.imap.commands import scram_auth
 from postbus.imap.proto import codes
 from postbus.imap.proto import commands as c
 from postbus.imap.proto import response as r
 from postbus.imap.proto.errors import ImapBad, ImapNo
 from postbus.imap.session import NO_REPLY, Reply, Session
+from postbus.store.models import Account
 
 MAX_SASL_LINE = 16 * 1024
 
@@ -46,6 +49,11 @@ async def _sign_in(s: Session, user: str, password: str) -> Reply:
         if exc.refusal is Refusal.DISABLED:
             raise ImapNo(codes.AUTH_DISABLED, codes.CONTACTADMIN) from None
         raise ImapNo(codes.AUTH_FAILED, codes.AUTHENTICATIONFAILED) from None
+    await scram_auth.keep_secret_current(s, account, password)
+    return signed_in(s, account)
+
+
+def signed_in(s: Session, account: Account) -> Reply:
     s.logged_in(account)
     # RFC 9051 §6.2.3: the server may send capabilities in the OK, which saves a round trip
     return Reply("Logged in", "CAPABILITY " + capabilities.advertised(s))
@@ -57,9 +65,11 @@ async def login(s: Session, cmd: c.Login) -> Reply:
 
 
 async def authenticate(s: Session, cmd: c.Authenticate) -> Reply:
-    if cmd.mechanism != "PLAIN":
+    if cmd.mechanism not in ("PLAIN", scram.MECHANISM):
         raise ImapNo("Unsupported mechanism", codes.CANNOT)
     _require_privacy(s)
+    if cmd.mechanism == scram.MECHANISM:
+        return await scram_auth.authenticate(s, cmd)
     response = cmd.initial
     if response is None:
         s.send(r.continuation())

@@ -52,11 +52,15 @@ async def enable(s: Session, cmd: c.Enable) -> Reply:
     # RFC 5161 §3.1: ENABLED lists what was newly enabled; unknown names are ignored
     newly = []
     for name in cmd.capabilities:
+        if name == "IMAP4REV2":
+            name = "IMAP4rev2"  # names arrive upper case; keep the advertised spelling
         if name in capabilities.ENABLEABLE and name not in s.enabled:
             s.enabled.add(name)
             newly.append(name)
-    if "UTF8=ACCEPT" in s.enabled:
-        s.utf8 = True  # RFC 6855 §3
+    if "UTF8=ACCEPT" in s.enabled or "IMAP4rev2" in s.enabled:
+        s.utf8 = True  # RFC 6855 §3; RFC 9051 §5.1: IMAP4rev2 names and strings are UTF-8
+    if "QRESYNC" in s.enabled:
+        s.enable_condstore()  # RFC 7162 §3.2.3: QRESYNC implies CONDSTORE
     s.untagged(("ENABLED " + " ".join(newly)).rstrip())
     return Reply("ENABLE completed")
 

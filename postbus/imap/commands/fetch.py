@@ -3,7 +3,9 @@
 ENVELOPE and BODYSTRUCTURE come from the JSON stored at delivery: no body is read or parsed for
 them. Body sections are cut from the raw message with the stored part offsets. Messages go in
 batches of ``BATCH`` (one query each), and the socket is drained between batches, so a FETCH
-over 500,000 messages holds one batch in memory.
+over 500,000 messages holds one batch in memory. MODSEQ, (CHANGEDSINCE n) and the VANISHED
+modifier are RFC 7162 §3.1.4 / §3.2.6; CHANGEDSINCE asks the store for the changed UIDs first
+(the (mailbox_id, modseq) index), so a resync reads only what changed. BINARY is binary.py.
 """
 
 from __future__ import annotations
@@ -11,17 +13,24 @@ from __future__ import annotations
 import asyncio
 import json
 
+from postbus.imap import objectid
+from postbus.imap.commands import binary
 from postbus.imap.commands.messages import uid_ranges
+from postbus.imap.mailbox_view import MailboxView
 from postbus.imap.proto import commands as c
 from postbus.imap.proto import response as r
+from postbus.imap.proto.errors import ImapBad
+from postbus.imap.proto.sequence import compress
 from postbus.imap.session import Reply, Session
 from postbus.mime import BodyPart, find_part
 from postbus.store import flags as flagbits
 from postbus.store import imap_queries
 
 BATCH = 500
-_FLAG_ONLY = frozenset({"FLAGS", "UID"})
-_BODY_ITEMS = frozenset({"BODY[]", "RFC822", "RFC822.HEADER", "RFC822.TEXT"})
+_FLAG_ONLY = frozenset({"FLAGS", "UID", "MODSEQ"})
+_BODY_ITEMS = frozenset({"BODY[]", "RFC822", "RFC822.HEADER", "RFC822.TEXT", *binary.ITEMS})
+_UID = c.FetchAtt("UID", label="UID")
+_MODSEQ = c.FetchAtt("MODSEQ", label="MODSEQ")
 
 
 def header_lines(block: bytes) -> list[tuple[bytes, bytes]]:
@@ -87,6 +96,8 @@ def _item(
         return b"RFC822.SIZE %d" % row_["size"]  # type: ignore[index]
     if name == "ENVELOPE":
         return b"ENVELOPE " + r.envelope(json.loads(row_["envelope"]), utf8)  # type: ignore[index]
+    if name in objectid.FETCH_ITEMS:
+        return objectid.fetch_item(name, row_)
     root = BodyPart.from_json(json.loads(row_["body_structure"]))  # type: ignore[index]
     if name == "BODYSTRUCTURE":
         return b"BODYSTRUCTURE " + r.body_structure(root, True, utf8)
@@ -111,7 +122,60 @@ def _item(
 
 
 def _sets_seen(item: c.FetchAtt) -> bool:
-    return (item.name == "BODY[]" and not item.peek) or item.name in ("RFC822", "RFC822.TEXT")
+    return (item.name in ("BODY[]", "BINARY") and not item.peek) or item.name in (
+        "RFC822", "RFC822.TEXT"
+    )
+
+
+def _spans(view: MailboxView, uids: list[int]) -> list[tuple[int, int]]:
+    """UIDs (ascending, all in the view) as ranges of runs that are neighbours in the view:
+    one range for a plain FETCH, exact ranges for the sparse UIDs of CHANGEDSINCE."""
+    spans: list[tuple[int, int]] = []
+    last_seq = -2
+    for uid in uids:
+        seq = view.seq_of(uid) or 0
+        if spans and seq == last_seq + 1:
+            spans[-1] = (spans[-1][0], uid)
+        else:
+            spans.append((uid, uid))
+        last_seq = seq
+    return spans
+
+
+def _condstore_items(s: Session, cmd: c.Fetch, items: list[c.FetchAtt]) -> None:
+    """RFC 7162: MODSEQ and CHANGEDSINCE enable CONDSTORE (§3.1); CHANGEDSINCE adds MODSEQ
+    to the items (§3.1.4.1); VANISHED needs ENABLE QRESYNC (§3.2.6)."""
+    if cmd.vanished and not s.qresync:
+        raise ImapBad("VANISHED needs ENABLE QRESYNC first")
+    if cmd.changedsince is not None or any(item.name == "MODSEQ" for item in items):
+        s.enable_condstore()
+    if cmd.changedsince is not None and not any(item.name == "MODSEQ" for item in items):
+        items.append(_MODSEQ)
+
+
+async def _vanished(s: Session, view: MailboxView, ranges: list[tuple[int, int]],
+                    modseq: int) -> None:
+    """RFC 7162 §3.2.6: UID FETCH (CHANGEDSINCE n VANISHED) first reports the UIDs in the set
+    expunged since n, as VANISHED (EARLIER)."""
+    if not ranges:
+        return
+    gone = await s.store.read(
+        lambda tx: imap_queries.vanished_uids(tx, s.account_id, view.mailbox_id, ranges, modseq)
+    )
+    gone = [uid for uid in gone if view.seq_of(uid) is None]  # still known: told later
+    if gone:
+        s.send(b"* VANISHED (EARLIER) " + compress(gone).encode() + b"\r\n")
+
+
+_EXTRA_ITEMS = frozenset({"MODSEQ", *binary.ITEMS})
+
+
+def _extra_item(item: c.FetchAtt, row: object, raw: bytes | None, modseq: int) -> bytes:
+    if item.name == "MODSEQ":
+        return b"MODSEQ (%d)" % modseq  # RFC 7162 §3.1.4
+    assert raw is not None
+    root = BodyPart.from_json(json.loads(row["body_structure"]))  # type: ignore[index]
+    return binary.item(item, raw, root)
 
 
 async def fetch(s: Session, cmd: c.Fetch) -> Reply:
@@ -119,22 +183,38 @@ async def fetch(s: Session, cmd: c.Fetch) -> Reply:
     ranges = uid_ranges(view, cmd.uid, cmd.sequence)
     uids = view.uids_in(ranges)
     items = list(cmd.items)
+    _condstore_items(s, cmd, items)
+    if cmd.vanished and cmd.changedsince is not None:
+        full = cmd.sequence.resolve(0xFFFFFFFF) if not cmd.sequence.saved else ranges
+        await _vanished(s, view, full, cmd.changedsince)
+    if cmd.changedsince is not None and uids:
+        since = cmd.changedsince
+        changed = set(await s.store.read(
+            lambda tx: imap_queries.changed_uids(
+                tx, s.account_id, view.mailbox_id, [(uids[0], uids[-1])], since
+            )
+        ))
+        uids = [uid for uid in uids if uid in changed]
     with_message = any(item.name not in _FLAG_ONLY for item in items)
     with_body = any(item.name in _BODY_ITEMS for item in items)
     sets_seen = not view.readonly and any(_sets_seen(item) for item in items)
     if sets_seen and not any(item.name == "FLAGS" for item in items):
         # RFC 9051 §6.4.5: a \Seen set as a side effect is reported with the data
         items.append(c.FetchAtt("FLAGS", label="FLAGS"))
+    if sets_seen and s.condstore:
+        # RFC 7162 §3.2.4: UID and MODSEQ in FETCH responses that set \Seen
+        items += [item for item in (_UID, _MODSEQ) if item.name not in {i.name for i in items}]
     blobs = s.store.blobs
     for start in range(0, len(uids), BATCH):
         batch = uids[start : start + BATCH]
-        span = [(batch[0], batch[-1])]
+        span = _spans(view, batch)
         rows = await s.store.read(
             lambda tx, span=span: imap_queries.fetch_rows(
                 tx, s.account_id, view.mailbox_id, span, with_message
             )
         )
         flags = {row["uid"]: flagbits.join_flags(row["flags"], row["keywords"]) for row in rows}
+        modseqs = {row["uid"]: row["modseq"] for row in rows}
         if sets_seen:
             unseen = [(u, u) for u in flags if "\\Seen" not in flags[u]]
             if unseen:
@@ -143,6 +223,7 @@ async def fetch(s: Session, cmd: c.Fetch) -> Reply:
                 )
                 for uid, new_flags, modseq in changed:
                     flags[uid] = new_flags
+                    modseqs[uid] = modseq
                     view.own_change(modseq)
         for row in rows:
             seq = view.seq_of(row["uid"])
@@ -151,7 +232,12 @@ async def fetch(s: Session, cmd: c.Fetch) -> Reply:
             raw = None
             if with_body:
                 raw = await asyncio.to_thread(blobs.read, row["blob_hash"])
-            parts = [_item(item, row, raw, flags[row["uid"]], s.utf8) for item in items]
-            s.send(b"* %d FETCH (%s)\r\n" % (seq, b" ".join(parts)))
+            parts = [
+                _extra_item(item, row, raw, modseqs[row["uid"]])
+                if item.name in _EXTRA_ITEMS
+                else _item(item, row, raw, flags[row["uid"]], s.utf8)
+                for item in items
+            ]
+            s.send(s.fetch_response(seq, row["uid"], parts))
         await s.io.drain()
     return Reply("FETCH completed")

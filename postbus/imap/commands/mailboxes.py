@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 
+from postbus.imap import objectid
+from postbus.imap.commands import qresync
+from postbus.imap.commands.metadata import list_metadata
 from postbus.imap.mailbox_view import MailboxView
 from postbus.imap.proto import codes
 from postbus.imap.proto import commands as c
@@ -23,6 +26,9 @@ SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 
 
 async def select(s: Session, cmd: c.Select) -> Reply:
+    qresync.check(s, cmd)
+    if cmd.condstore:
+        s.enable_condstore()  # RFC 7162 §3.1.8
     if s.view is not None:
         # RFC 9051 §6.3.2: selecting closes the current mailbox (without expunging)
         s.view = None
@@ -43,25 +49,47 @@ async def select(s: Session, cmd: c.Select) -> Reply:
     permanent = "" if cmd.readonly else f"{flags} \\*"
     s.send(r.untagged_status("OK", "Flags permitted", f"PERMANENTFLAGS ({permanent})"))
     s.untagged(f"{view.exists} EXISTS")
-    s.untagged("0 RECENT")  # RFC 3501 §6.3.1: required for IMAP4rev1 clients; none is recent
-    if state.first_unseen_uid is not None:
+    if not s.rev2:  # RFC 9051 Appendix E: RECENT and UNSEEN are gone from IMAP4rev2
+        s.untagged("0 RECENT")  # RFC 3501 §6.3.1: required for IMAP4rev1; none is recent
+    if state.first_unseen_uid is not None and not s.uidonly and not s.rev2:
         seq = view.seq_of(state.first_unseen_uid)
         if seq is not None:  # RFC 3501 §6.3.1 UNSEEN: the first unseen message
             s.send(r.untagged_status("OK", "First unseen", f"UNSEEN {seq}"))
     s.send(r.untagged_status("OK", "UIDs valid", f"UIDVALIDITY {box.uidvalidity}"))
     s.send(r.untagged_status("OK", "Predicted next UID", f"UIDNEXT {box.uidnext}"))
+    # RFC 8474 §4.2: the mailbox's id, which RENAME keeps
+    s.send(r.untagged_status("OK", "Ok", f"MAILBOXID ({objectid.mailbox_id(box.id)})"))
+    # RFC 7162 §3.1.2.1: every mailbox keeps mod-sequences, so every SELECT tells the highest
+    s.send(r.untagged_status("OK", "Highest", f"HIGHESTMODSEQ {box.highestmodseq}"))
+    if s.rev2:
+        await _select_list(s, box)
     s.view = view
     s.state = State.SELECTED
+    if cmd.qresync is not None:
+        await qresync.resync(s, view, cmd.qresync)
     mode = codes.READ_ONLY if cmd.readonly else codes.READ_WRITE
     return Reply(f"{'EXAMINE' if cmd.readonly else 'SELECT'} completed", mode)
+
+
+async def _select_list(s: Session, box: Mailbox) -> None:
+    """RFC 9051 §6.3.2: an IMAP4rev2 SELECT answers with the mailbox's LIST response."""
+    boxes = await s.store.list_mailboxes(s.account_id)
+    prefix = box.name + SEPARATOR
+    children = any(other.name.startswith(prefix) for other in boxes)
+    attributes = ["\\HasChildren" if children else "\\HasNoChildren"]
+    if box.special_use:
+        attributes.append(box.special_use)
+    line = f"LIST ({' '.join(attributes)}) \"{SEPARATOR}\" ".encode()
+    s.untagged(line + s.wire_name(box.name))
 
 
 async def create(s: Session, cmd: c.Create) -> Reply:
     name = s.mailbox_name(cmd.mailbox)
     # RFC 9051 §6.3.4: a trailing separator only says the name will have children
     name = name.rstrip(SEPARATOR) or name
-    await s.store.create_mailbox(s.account_id, name, cmd.special_use)
-    return Reply("CREATE completed")
+    box = await s.store.create_mailbox(s.account_id, name, cmd.special_use)
+    # RFC 8474 §4.1: the new mailbox's id in the tagged OK
+    return Reply("CREATE completed", f"MAILBOXID ({objectid.mailbox_id(box.id)})")
 
 
 async def delete(s: Session, cmd: c.Delete) -> Reply:
@@ -132,6 +160,8 @@ async def list_(s: Session, cmd: c.List) -> Reply:
         s.untagged(line + s.wire_name(box.name))
         if cmd.status_items:  # RFC 5819 §2: a STATUS response right after each LIST
             await _status_line(s, box, cmd.status_items)
+        if cmd.metadata is not None:  # RFC 9590 §3: a METADATA response after each LIST
+            await list_metadata(s, box, *cmd.metadata)
     return Reply(f"{verb} completed")
 
 
@@ -150,8 +180,19 @@ async def _status_line(s: Session, box: Mailbox, items: tuple[str, ...]) -> None
             value = box.uidvalidity
         elif item == "UNSEEN":
             value = box.unseen_count
+        elif item == "HIGHESTMODSEQ":  # RFC 7162 §3.1.6, a CONDSTORE enabling command
+            s.enable_condstore()
+            value = box.highestmodseq
         elif item == "SIZE":  # RFC 8438
             value = box.total_bytes
+        elif item == "MAILBOXID":  # RFC 8474 §4.2
+            values.append(f"MAILBOXID ({objectid.mailbox_id(box.id)})")
+            continue
+        elif item == "DELETED-STORAGE":  # RFC 9208 §4.2, in KiB like STORAGE
+            octets = await s.store.read(
+                lambda tx: imap_queries.deleted_storage(tx, s.account_id, box.id)
+            )
+            value = (octets + 1023) // 1024
         elif item == "DELETED":
             value = await s.store.read(
                 lambda tx: imap_queries.deleted_count(tx, s.account_id, box.id)

@@ -3,6 +3,7 @@ RFC 3691 UNSELECT, RFC 4315 UIDPLUS, RFC 6851 MOVE)."""
 
 from __future__ import annotations
 
+from postbus.imap.commands import condstore
 from postbus.imap.mailbox_view import MailboxView
 from postbus.imap.proto import codes
 from postbus.imap.proto import commands as c
@@ -56,26 +57,22 @@ async def expunge(s: Session, cmd: c.Expunge) -> Reply:
         return Reply("EXPUNGE completed")
     gone = await s.store.expunge(s.account_id, view.mailbox_id, ranges)
     view.note_expunged(gone)  # the EXPUNGE responses go out with the other news
-    return Reply("EXPUNGE completed")
+    return await condstore.expunge_reply(s, view)
 
 
 async def store(s: Session, cmd: c.Store) -> Reply:
     view = s.selected()
     _writable(view)
     ranges = uid_ranges(view, cmd.uid, cmd.sequence)
+    if cmd.unchangedsince is not None:
+        return await condstore.conditional_store(s, view, cmd, ranges)
     if not ranges:
         return Reply("STORE completed")
     changed = await s.store.set_flags(s.account_id, view.mailbox_id, ranges, cmd.flags, cmd.mode)
     if changed:
         view.own_change(changed[0][2])
-    if not cmd.silent:
-        # RFC 9051 §6.4.6: the new flags of each message; UID too when asked by UID
-        for uid, flags, _modseq in changed:
-            seq = view.seq_of(uid)
-            if seq is None:
-                continue
-            uid_part = b"UID %d " % uid if cmd.uid else b""
-            s.send(b"* %d FETCH (%sFLAGS %s)\r\n" % (seq, uid_part, r.flags(flags)))
+    # RFC 9051 §6.4.6: the new flags of each message; UID too when asked by UID
+    condstore.send_store_fetches(s, view, cmd, changed)
     return Reply("STORE completed")
 
 

@@ -43,3 +43,14 @@ NO_SUCH_MAILBOX = "No such mailbox"
 TARGET_MISSING = "Target mailbox does not exist"
 READ_ONLY_MAILBOX = "Mailbox is read-only"
 COMPLETED = "completed"
+
+# Second increment: response codes of the extensions
+UIDREQUIRED = "UIDREQUIRED"  # RFC 9586 §3
+COMPRESSIONACTIVE = "COMPRESSIONACTIVE"  # RFC 4978 §3
+NOPERM = "NOPERM"  # RFC 5530 §3
+METADATA_TOOMANY = "METADATA TOOMANY"  # RFC 5464 §4.3
+METADATA_NOPRIVATE = "METADATA NOPRIVATE"  # RFC 5464 §4.3
+UIDREQUIRED_TEXT = "Message sequence numbers are off: UIDONLY is enabled"
+COMPRESS_ACTIVE_TEXT = "DEFLATE is active already"
+QUOTA_SET_REFUSED = "Quotas are set by the administrator"
+NO_QUOTA_ROOT = "No such quota root"

@@ -82,9 +82,21 @@ class Enable(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class Qresync:
+    """RFC 7162 §3.2.5: SELECT (QRESYNC (uidvalidity modseq [known-uids [seq-match-data]]))."""
+
+    uidvalidity: int
+    modseq: int
+    known_uids: SequenceSet | None = None
+    seq_match: tuple[SequenceSet, SequenceSet] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Select(Command):
     mailbox: str
     readonly: bool  # EXAMINE
+    condstore: bool = False  # RFC 7162 §3.1.8 select parameter
+    qresync: Qresync | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +131,7 @@ class List(Command):
     status_items: tuple[str, ...] | None = None  # RFC 5819 RETURN (STATUS (...))
     lsub: bool = False
     extended: bool = False  # the client used RFC 5258 syntax
+    metadata: tuple[tuple[str, ...], int | None] | None = None  # RFC 9590 (entries, MAXSIZE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +223,8 @@ class Fetch(Command):
     uid: bool
     sequence: SequenceSet
     items: tuple[FetchAtt, ...]
+    changedsince: int | None = None  # RFC 7162 §3.1.4.1
+    vanished: bool = False  # RFC 7162 §3.2.6 (UID FETCH only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +234,7 @@ class Store(Command):
     mode: str  # "set", "add", "remove"
     silent: bool
     flags: tuple[str, ...]
+    unchangedsince: int | None = None  # RFC 7162 §3.1.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,3 +243,102 @@ class Copy(Command):
     sequence: SequenceSet
     mailbox: str
     move: bool  # RFC 6851 MOVE
+
+
+# -- the second increment's extensions ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AppendPart:
+    """One more message of a MULTIAPPEND (RFC 3502 §6.3.11): what APPEND holds for the first."""
+
+    flags: tuple[str, ...]
+    date: int | None
+    message: Any  # bytes or tokens.Spooled
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class MultiAppend(Command):
+    """APPEND with more than one message (RFC 3502): all stored, or none."""
+
+    mailbox: str
+    parts: tuple[AppendPart, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Replace(Command):
+    """RFC 8508 REPLACE / UID REPLACE: append the new message, expunge the old one."""
+
+    uid: bool
+    sequence: SequenceSet  # one number
+    mailbox: str
+    part: AppendPart
+
+
+@dataclass(frozen=True, slots=True)
+class Compress(Command):
+    """RFC 4978."""
+
+    mechanism: str  # upper case
+
+
+@dataclass(frozen=True, slots=True)
+class GetQuota(Command):
+    """RFC 9208 §4.2."""
+
+    root: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetQuotaRoot(Command):
+    """RFC 9208 §4.3."""
+
+    mailbox: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetQuota(Command):
+    """RFC 9208 §4.1: refused here; quotas are the administrator's."""
+
+    root: str
+    limits: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GetMetadata(Command):
+    """RFC 5464 §4.2; ``mailbox`` "" names the server."""
+
+    mailbox: str
+    entries: tuple[str, ...]
+    maxsize: int | None = None
+    depth: int = 0  # -1: infinity
+
+
+@dataclass(frozen=True, slots=True)
+class SetMetadata(Command):
+    """RFC 5464 §4.3; a value None removes the entry."""
+
+    mailbox: str
+    entries: tuple[tuple[str, bytes | None], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Sort(Command):
+    """RFC 5256 §3 SORT, RFC 5957 DISPLAYFROM/DISPLAYTO, RFC 5267 ESORT RETURN options."""
+
+    uid: bool
+    criteria: tuple[tuple[str, bool], ...]  # (key, reverse), keys upper case
+    charset: str
+    key: SearchKey
+    returns: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Thread(Command):
+    """RFC 5256 §3 THREAD: REFERENCES or ORDEREDSUBJECT."""
+
+    uid: bool
+    algorithm: str
+    charset: str
+    key: SearchKey

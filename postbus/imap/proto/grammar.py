@@ -13,11 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 from postbus.imap.proto import commands as c
+from postbus.imap.proto import modifiers
 from postbus.imap.proto.errors import ParseError
 from postbus.imap.proto.fetch_grammar import parse_fetch_atts
 from postbus.imap.proto.search_grammar import parse_search
 from postbus.imap.proto.sequence import SequenceSet
-from postbus.imap.proto.tokens import Atom, Spooled, String
+from postbus.imap.proto.tokens import Atom, String
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MONTH = {m.upper(): i for i, m in enumerate(MONTHS, 1)}
@@ -185,11 +186,13 @@ def _id(tag: str, a: Args) -> c.Command:
 def _select(readonly: bool) -> Parser:
     def parse(tag: str, a: Args) -> c.Command:
         # select = "SELECT" SP mailbox [select-params]
+        # select-params = SP "(" select-param *(SP select-param) ")"   ; RFC 4466 §2.1
         mailbox = a.mailbox()
+        condstore, qresync = False, None
         if a.more():
-            a.list()  # select-params (CONDSTORE, QRESYNC) are not supported yet
-            raise ParseError("SELECT parameters are not supported")
-        return c.Select(tag, mailbox, readonly)
+            condstore, qresync = modifiers.parse_select_params(a.list())
+        a.end()
+        return c.Select(tag, mailbox, readonly, condstore, qresync)
 
     return parse
 
@@ -269,6 +272,7 @@ def _list(tag: str, a: Args) -> c.Command:
         patterns = [_pattern(a)]
     returns: set[str] = set()
     status_items = None
+    metadata = None
     if a.more():
         extended = True
         if a.atom().upper() != "RETURN":
@@ -278,6 +282,10 @@ def _list(tag: str, a: Args) -> c.Command:
             opt = opts.atom().upper()
             if opt == "STATUS":  # RFC 5819
                 status_items = tuple(_status_items(opts.list()))
+            elif opt == "METADATA":  # RFC 9590 §3: METADATA (entries [MAXSIZE n])
+                from postbus.imap.proto.grammar_ext import list_metadata
+
+                metadata = list_metadata(opts.list())
             else:
                 returns.add(opt)
     a.end()
@@ -289,7 +297,7 @@ def _list(tag: str, a: Args) -> c.Command:
         raise ParseError("Unknown LIST return option")
     return c.List(
         tag, reference, tuple(patterns), frozenset(selection), frozenset(returns),
-        status_items, extended=extended,
+        status_items, extended=extended, metadata=metadata,
     )
 
 
@@ -300,7 +308,9 @@ def _lsub(tag: str, a: Args) -> c.Command:
 
 
 STATUS_ITEMS = frozenset(
-    {"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT"}
+    {"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT",
+     "MAILBOXID", "DELETED-STORAGE",  # RFC 8474 §4.2, RFC 9208 §4.2
+     "HIGHESTMODSEQ"}  # RFC 7162 §3.1.6
 )
 
 
@@ -323,31 +333,6 @@ def _status(tag: str, a: Args) -> c.Command:
     return c.Status(tag, mailbox, tuple(items))
 
 
-def _append(tag: str, a: Args) -> c.Command:
-    # append = "APPEND" SP mailbox [SP flag-list] [SP date-time] SP literal
-    mailbox = a.mailbox()
-    flags: tuple[str, ...] = ()
-    date = None
-    if isinstance(a.peek(), tuple):
-        flags = flag_list(a.list())
-    token = a.peek()
-    if isinstance(token, String) and not token.literal:
-        date = parse_date_time(a.string())
-    message = a.take()
-    if isinstance(message, Atom) and message.upper() == "UTF8":
-        # RFC 6855 §4: append-data =/ "UTF8" SP "(" literal8 ")"
-        inner = a.list()
-        if len(inner) != 1:
-            raise ParseError("UTF8 needs one literal8")
-        message = inner[0]
-    a.end()
-    if isinstance(message, Spooled):
-        return c.Append(tag, mailbox, flags, date, message, message.size)
-    if not isinstance(message, String) or not message.literal:
-        raise ParseError("APPEND needs the message as a literal")
-    return c.Append(tag, mailbox, flags, date, message.data, len(message.data))
-
-
 def _expunge(tag: str, a: Args) -> c.Command:
     a.end()
     return c.Expunge(tag)
@@ -357,10 +342,14 @@ def _fetch(uid: bool) -> Parser:
     def parse(tag: str, a: Args) -> c.Command:
         # fetch = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" /
         #         fetch-att / "(" fetch-att *(SP fetch-att) ")")
+        # fetch-modifiers = SP "(" fetch-modifier *(SP fetch-modifier) ")" ; RFC 4466 §2.4
         sequence = a.sequence()
         items = parse_fetch_atts(a.take(), uid)
+        changedsince, vanished = None, False
+        if a.more():
+            changedsince, vanished = modifiers.parse_fetch_modifiers(a.list(), uid)
         a.end()
-        return c.Fetch(tag, uid, sequence, items)
+        return c.Fetch(tag, uid, sequence, items, changedsince, vanished)
 
     return parse
 
@@ -369,7 +358,11 @@ def _store(uid: bool) -> Parser:
     def parse(tag: str, a: Args) -> c.Command:
         # store = "STORE" SP sequence-set SP store-att-flags
         # store-att-flags = (["+" / "-"] "FLAGS" [".SILENT"]) SP (flag-list / (flag *(SP flag)))
+        # store-modifiers = SP "(" store-modifier *(SP store-modifier) ")" ; RFC 4466 §2.5
         sequence = a.sequence()
+        unchangedsince = None
+        if isinstance(a.peek(), tuple):
+            unchangedsince = modifiers.parse_store_modifiers(a.list())
         what = a.atom().upper()
         m = re.fullmatch(r"([+-]?)FLAGS(\.SILENT)?", what)
         if m is None:
@@ -381,7 +374,7 @@ def _store(uid: bool) -> Parser:
             flags = flag_list(tuple(a.tokens[a.i :]))
             a.i = len(a.tokens)
         a.end()
-        return c.Store(tag, uid, sequence, mode, bool(m[2]), flags)
+        return c.Store(tag, uid, sequence, mode, bool(m[2]), flags, unchangedsince)
 
     return parse
 
@@ -451,7 +444,6 @@ PARSERS: dict[str, Parser] = {
     "LSUB": _lsub,
     "NAMESPACE": _no_args(c.Namespace),
     "STATUS": _status,
-    "APPEND": _append,
     "IDLE": _no_args(c.Idle),
     "CHECK": _no_args(c.Check),
     "CLOSE": _no_args(c.Close),
@@ -475,3 +467,16 @@ def parse_command(tag: str, tokens: list[Any]) -> c.Command:
     if parser is None:
         raise ParseError("Unknown command")
     return parser(tag, Args(tokens[1:], name))
+
+
+# APPEND (with MULTIAPPEND), REPLACE, COMPRESS, QUOTA, METADATA: grammar_ext.py
+from postbus.imap.proto.grammar_ext import EXTRA_PARSERS, EXTRA_UID_PARSERS  # noqa: E402
+
+PARSERS.update(EXTRA_PARSERS)
+UID_PARSERS.update(EXTRA_UID_PARSERS)
+
+# SORT and THREAD (RFC 5256): sort_grammar.py
+from postbus.imap.proto.sort_grammar import SORT_PARSERS, SORT_UID_PARSERS  # noqa: E402
+
+PARSERS.update(SORT_PARSERS)
+UID_PARSERS.update(SORT_UID_PARSERS)

@@ -89,7 +89,9 @@ _LITERAL_AT_END = re.compile(rb"~?\{(\d{1,20})(\+?)\}$")
 _TAG = re.compile(rb"[\x21-\x7e]+")
 _TAG_BAD = re.compile(rb'[(){%*"\\+]')
 _ATOM_STOP = b' (){"\r\n'
-_BIG_COMMANDS = (b"APPEND",)
+_BIG_COMMANDS = ("APPEND", "REPLACE")  # also UID REPLACE (RFC 8508)
+BIG_COMMAND_MESSAGES = 10  # one MULTIAPPEND carries at most this many max_message_size
+IN_MEMORY_TOTAL = 4  # at most this many spool_above of one command's literals in memory
 
 
 class Receiver:
@@ -129,6 +131,12 @@ class Receiver:
         self._reset()
         self._line_mode = False
         self._skipping = False
+
+    def take_buffered(self) -> bytes:
+        """Hand back the octets not yet parsed (they follow COMPRESS: compressed ones)."""
+        data = bytes(self._buf)
+        self._buf.clear()
+        return data
 
     @property
     def buffered(self) -> int:
@@ -245,7 +253,11 @@ class Receiver:
             return BadCommand(tag, exc.text, exc.code, exc.status)
         self._literal_left = size
         self._literal_total += size
-        if self._spool is not None and self._is_big() and size > self.limits.spool_above:
+        big = self._spool is not None and self._is_big()
+        if big and (
+            size > self.limits.spool_above
+            or self._literal_total > IN_MEMORY_TOTAL * self.limits.spool_above  # MULTIAPPEND
+        ):
             self._sink = self._spool(size)
         else:
             self._literal_data = bytearray()
@@ -266,13 +278,16 @@ class Receiver:
         return rest[1:]
 
     def _is_big(self) -> bool:
-        words = self._stack[0]
-        name = str(words[0]).upper().encode() if words and isinstance(words[0], Atom) else b""
-        return name in _BIG_COMMANDS
+        words = [str(w).upper() for w in self._stack[0][:2] if isinstance(w, Atom)]
+        if words[:1] == ["UID"]:
+            return words[1:] == ["REPLACE"]
+        return bool(words) and words[0] in _BIG_COMMANDS
 
     def _check_literal(self, size: int) -> None:
         if self._is_big():
-            if size > self.limits.max_message_size:
+            if size > self.limits.max_message_size or (
+                self._literal_total + size > BIG_COMMAND_MESSAGES * self.limits.max_message_size
+            ):
                 raise ImapNo("Message too big", codes.TOOBIG)  # RFC 7889 §4
             return
         if size > self.limits.max_literal_size or (

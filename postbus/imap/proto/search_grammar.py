@@ -16,6 +16,13 @@
                       "SMALLER" SP number64 / "UID" SP sequence-set / "UNDRAFT" /
                       sequence-set / "(" search-key *(SP search-key) ")"
                       ; RFC 3501 also: "NEW" / "OLD" / "RECENT"
+                      ; RFC 8514: "SAVEDBEFORE" / "SAVEDON" / "SAVEDSINCE" SP date /
+                      ;           "SAVEDATESUPPORTED"
+                      ; RFC 8474: "EMAILID" SP objectid / "THREADID" SP objectid
+    search-key      =/ "MODSEQ" [SP entry-name SP entry-type-req] SP mod-sequence-valzer
+                      ; RFC 7162 §3.1.5
+    search-key      =/ "OLDER" SP nz-number / "YOUNGER" SP nz-number   ; RFC 5032 §3
+    sequence-set    =/ "$"                                          ; RFC 5182 §3
     date            = date-text / DQUOTE date-text DQUOTE
     date-text       = date-day "-" date-month "-" date-year
 """
@@ -34,11 +41,18 @@ from postbus.imap.proto.tokens import Atom, String
 MAX_DEPTH = 64
 FLAG_KEYS = frozenset(
     {"ALL", "ANSWERED", "DELETED", "FLAGGED", "SEEN", "DRAFT", "UNANSWERED", "UNDELETED",
-     "UNFLAGGED", "UNSEEN", "UNDRAFT", "NEW", "OLD", "RECENT"}
+     "UNFLAGGED", "UNSEEN", "UNDRAFT", "NEW", "OLD", "RECENT", "SAVEDATESUPPORTED"}
 )
 STRING_KEYS = frozenset({"BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO"})
-DATE_KEYS = frozenset({"BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE"})
-RETURN_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT"})
+DATE_KEYS = frozenset(
+    {"BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE",
+     "SAVEDBEFORE", "SAVEDON", "SAVEDSINCE"}
+)
+OBJECTID_KEYS = frozenset({"EMAILID", "THREADID"})
+_OBJECTID = re.compile(r"[A-Za-z0-9_-]{1,255}")  # objectid = 1*255(ALPHA / DIGIT / "_" / "-")
+RETURN_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})  # SAVE: RFC 5182 §2.1
+ENTRY_TYPES = frozenset({"PRIV", "SHARED", "ALL"})
+MAX_MODSEQ = 2**63 - 1
 CHARSETS = frozenset({"UTF-8", "US-ASCII"})
 _MONTHS = {m: i for i, m in enumerate(
     ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1)}
@@ -95,6 +109,11 @@ class _Keys:
             return SearchKey(name, (_astring(self.take()),))
         if name in DATE_KEYS:
             return SearchKey(name, (parse_date(self.take()),))
+        if name in OBJECTID_KEYS:
+            value = self.take()
+            if not isinstance(value, Atom) or not _OBJECTID.fullmatch(value):
+                raise ParseError("Expected an object id")
+            return SearchKey(name, (str(value),))
         if name in ("KEYWORD", "UNKEYWORD"):
             return SearchKey(name, (_astring(self.take()),))
         if name == "HEADER":
@@ -110,14 +129,44 @@ class _Keys:
         if name == "OR":
             left = self.key(depth + 1)
             return SearchKey(name, (left, self.key(depth + 1)))
+        if name == "MODSEQ":  # RFC 7162 §3.1.5; the entry name/type are accepted, not used
+            value = self.take()
+            if isinstance(value, String):
+                kind = self.take()
+                if not isinstance(kind, Atom) or kind.upper() not in ENTRY_TYPES:
+                    raise ParseError("Invalid MODSEQ entry type")
+                value = self.take()
+            if not isinstance(value, Atom) or not value.isdigit() or len(value) > 19:
+                raise ParseError("Expected a mod-sequence")
+            if int(value) > MAX_MODSEQ:
+                raise ParseError("Mod-sequence out of range")
+            return SearchKey(name, (int(value),))
+        if name in ("OLDER", "YOUNGER"):  # RFC 5032 §3: an interval in seconds
+            value = self.take()
+            if not isinstance(value, Atom) or not value.isdigit() or len(value) > 10:
+                raise ParseError("Expected a number of seconds")
+            if int(value) == 0:
+                raise ParseError("The interval must not be zero")
+            return SearchKey(name, (int(value),))
         if name == "UID":
             value = self.take()
             if not isinstance(value, Atom):
                 raise ParseError("Expected a sequence set")
             return SearchKey(name, (SequenceSet.parse(value),))
-        if name[:1].isdigit() or name[:1] == "*":
+        if name[:1].isdigit() or name[:1] in ("*", "$"):
             return SearchKey("SEQ", (SequenceSet.parse(name),))
         raise ParseError(f"Unknown search key {name[:30]}")
+
+
+def parse_return_options(tokens: tuple[Any, ...]) -> tuple[str, ...]:
+    """search-return-opts (RFC 4731 §3.1; SAVE of RFC 5182 §2.1), upper case."""
+    opts = []
+    for opt in tokens:
+        if not isinstance(opt, Atom) or opt.upper() not in RETURN_OPTIONS:
+            raise ParseError("Unknown search return option")
+        if opt.upper() not in opts:
+            opts.append(opt.upper())
+    return tuple(opts) or ("ALL",)  # RFC 4731 §3.1: "RETURN ()" means ALL
 
 
 def parse_search(
@@ -129,12 +178,7 @@ def parse_search(
     if i < len(tokens) and isinstance(tokens[i], Atom) and tokens[i].upper() == "RETURN":
         if i + 1 >= len(tokens) or not isinstance(tokens[i + 1], tuple):
             raise ParseError("RETURN needs a list")
-        opts = []
-        for opt in tokens[i + 1]:
-            if not isinstance(opt, Atom) or opt.upper() not in RETURN_OPTIONS:
-                raise ParseError("Unknown search return option")
-            opts.append(opt.upper())
-        returns = tuple(opts) or ("ALL",)  # RFC 4731 §3.1: "RETURN ()" means ALL
+        returns = parse_return_options(tokens[i + 1])
         i += 2
     charset = None
     if i < len(tokens) and isinstance(tokens[i], Atom) and tokens[i].upper() == "CHARSET":

@@ -4,7 +4,7 @@
     seq-range       = seq-number ":" seq-number
     seq-number      = nz-number / "*"
 
-``$`` (RFC 5182 SEARCHRES) is not accepted yet.
+    seq-last-command = "$"   ; RFC 5182 §3: the saved search result, only ever alone
 """
 
 from __future__ import annotations
@@ -27,9 +27,12 @@ class SequenceSet:
     """Ranges as written; ``STAR`` (0) stands for ``*``. Resolve against the largest number."""
 
     ranges: tuple[tuple[int, int], ...]
+    saved: bool = False  # "$": the session's saved search result (RFC 5182)
 
     @classmethod
     def parse(cls, text: str) -> SequenceSet:
+        if text == "$":
+            return SAVED
         items = text.split(",")
         if len(items) > MAX_ITEMS:
             raise ParseError("Sequence set too long")
@@ -59,9 +62,14 @@ class SequenceSet:
         return merge(spans)
 
     def __str__(self) -> str:
+        if self.saved:
+            return "$"
         return ",".join(
             f"{_fmt(a)}" if a == b else f"{_fmt(a)}:{_fmt(b)}" for a, b in self.ranges
         )
+
+
+SAVED = SequenceSet((), saved=True)
 
 
 def _fmt(n: int) -> str:
