@@ -18,13 +18,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from postbus.accounts import forwarding
+from postbus.accounts import forwarding, scram
 from postbus.accounts.passwords import hash_password, password_problem
 from postbus.config import Config, ConfigError, demo_config, load_config, parse_size
 from postbus.server import StartupError, open_store, serve
 from postbus.smtp import queue as smtp_queue
 from postbus.smtp.dkim import ensure_domain_keys
 from postbus.store import Store, StoreError
+from postbus.store.models import Account
 from postbus.tls import ensure_self_signed
 
 T = TypeVar("T")
@@ -217,15 +218,23 @@ def user_add(
 ) -> None:
     """Create an account with the default folders."""
     config = _config(config_path)
-    password_hash = hash_password(_read_password(address, password_stdin))
-    account = _run(config, lambda store: store.add_account(
-        address,
-        password_hash,
-        display_name=name,
-        quota_bytes=_size(quota, config.accounts.default_quota_bytes),
-        quota_messages=quota_messages if quota_messages is not None
-        else config.accounts.default_quota_messages,
-    ))
+    password = _read_password(address, password_stdin)
+    password_hash = hash_password(password)
+
+    async def add(store: Store) -> Account:
+        account = await store.add_account(
+            address,
+            password_hash,
+            display_name=name,
+            quota_bytes=_size(quota, config.accounts.default_quota_bytes),
+            quota_messages=quota_messages
+            if quota_messages is not None
+            else config.accounts.default_quota_messages,
+        )
+        await scram.save_secret(store, account.id, password, password_hash)
+        return account
+
+    account = _run(config, add)
     out.print(f"added {account.address}")
 
 
@@ -262,8 +271,15 @@ def user_passwd(
 ) -> None:
     """Set a new password."""
     config = _config(config_path)
-    password_hash = hash_password(_read_password(address, password_stdin))
-    _run(config, lambda store: _change(store, address, password_hash=password_hash))
+    password = _read_password(address, password_stdin)
+    password_hash = hash_password(password)
+
+    async def change(store: Store) -> None:
+        await _change(store, address, password_hash=password_hash)
+        account = await store.find_account(address)
+        await scram.save_secret(store, account.id, password, password_hash)
+
+    _run(config, change)
     out.print(f"password of {address} changed")
 
 

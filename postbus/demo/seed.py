@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from datetime import UTC, datetime
 
+from postbus.accounts import scram
 from postbus.accounts.passwords import hash_password
 from postbus.demo.messages import demo_messages
 from postbus.store import AlreadyExists, NotFound, Store
@@ -24,9 +25,9 @@ async def seed_demo(store: Store, now: datetime | None = None) -> bool:
         pass
     with contextlib.suppress(AlreadyExists):
         await store.add_domain(DEMO_DOMAIN)
-    account = await store.add_account(
-        DEMO_ADDRESS, hash_password(DEMO_PASSWORD), display_name=DEMO_NAME
-    )
+    password_hash = hash_password(DEMO_PASSWORD)
+    account = await store.add_account(DEMO_ADDRESS, password_hash, display_name=DEMO_NAME)
+    await scram.save_secret(store, account.id, DEMO_PASSWORD, password_hash)
     folders = {mailbox.name: mailbox.id for mailbox in await store.list_mailboxes(account.id)}
     for message in demo_messages(now or datetime.now(UTC), DEMO_ADDRESS, DEMO_NAME):
         await store.append(

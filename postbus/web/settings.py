@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from postbus.accounts import passwords
+from postbus.accounts import passwords, scram
 from postbus.accounts.auth import AuthFailed
 from postbus.config import Listener
 from postbus.store import sessions as session_rows
@@ -104,6 +104,7 @@ async def change_password(request: Request, user: SignedIn) -> Response:
     hashed = await asyncio.to_thread(passwords.hash_password, new)
     store = store_of(request)
     await store.update_account(user.account.id, password_hash=hashed)
+    await scram.save_secret(store, user.account.id, new, hashed)
     keep = user.session.token_hash
     await store.write(lambda tx: session_rows.delete_for_account(tx, user.account.id, keep))
     await store.audit("web", "password-changed", user.account.id, ip)
