@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import uvloop
 
 from bench.synth import synthetic_messages
 from postbus.store import Store, open_postgres, open_sqlite
@@ -190,15 +191,14 @@ def main() -> None:
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="postbus-bench-", dir="/var/tmp"))
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        import uvloop
-
         results = uvloop.run(run(args.backend, args.count, args.parallel, data_dir))
+        # Report before cleaning up: removing half a million files takes a while.
+        print(summary(results), flush=True)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2))
     finally:
         if args.data_dir is None:
             shutil.rmtree(data_dir, ignore_errors=True)
-    print(summary(results))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
