@@ -55,18 +55,24 @@ class NewMessage:
 
 
 def uid_condition(ranges: UidRanges, first_arg: int) -> tuple[str, list[int]]:
-    """SQL for 'uid in these ranges', with placeholders numbered from ``first_arg``."""
+    """SQL for 'uid in these ranges', with placeholders numbered from ``first_arg``.
+
+    Single UIDs go into one IN list, which both engines answer from the primary key; a long
+    chain of ORs would make SQLite scan the mailbox.
+    """
     if not ranges:
         return "0 = 1", []
+    singles = [first for first, last in ranges if first == last]
+    spans = [(first, last) for first, last in ranges if first != last]
     parts, args = [], []
-    for first, last in ranges:
+    if singles:
+        placeholders = ", ".join(f"${first_arg + i}" for i in range(len(singles)))
+        parts.append(f"uid IN ({placeholders})")
+        args.extend(singles)
+    for first, last in spans:
         n = first_arg + len(args)
-        if first == last:
-            parts.append(f"uid = ${n}")
-            args.append(first)
-        else:
-            parts.append(f"uid BETWEEN ${n} AND ${n + 1}")
-            args.extend((first, last))
+        parts.append(f"uid BETWEEN ${n} AND ${n + 1}")
+        args.extend((first, last))
     return "(" + " OR ".join(parts) + ")", args
 
 

@@ -3,8 +3,9 @@
 The HTML of a message is never part of our page. It is served by its own URL into an
 ``<iframe sandbox>`` without ``allow-scripts``, with a CSP of its own (``default-src 'none'``,
 CSP ``sandbox`` too, so the frame is sandboxed even when opened on its own); remote images load
-only after "show images". Attachments are served with ``Content-Disposition: attachment`` and
-``nosniff``, never rendered by us.
+only after "show images", or always for the senders the reader chose ("always show images from
+this sender": a per-account setting, one address a line). Attachments are served with
+``Content-Disposition: attachment`` and ``nosniff``, never rendered by us.
 """
 
 from __future__ import annotations
@@ -21,15 +22,17 @@ from starlette.routing import Route
 from postbus.mime import find_part
 from postbus.store import NotFound
 from postbus.store.models import MessageSummary
-from postbus.web import htmlmail, reading
+from postbus.web import htmlmail, reading, session
 from postbus.web.mail import int_param, list_context, mailbox_or_404
-from postbus.web.pages import render, signed_in, store_of
+from postbus.web.pages import redirect, render, signed_in, store_of
 from postbus.web.session import SignedIn
 
 SAFE_DOWNLOAD_TYPES = {
     "application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp", "text/plain",
     "text/calendar", "application/zip",
 }
+IMAGE_SENDERS_SETTING = "web.image_senders"
+MAX_IMAGE_SENDERS = 1000
 _URL = re.compile(r"\bhttps?://[^\s<>\"'()]+[^\s<>\"'().,;:!?]", re.IGNORECASE)
 
 
@@ -52,6 +55,22 @@ async def _load(request: Request, user: SignedIn) -> tuple[int, MessageSummary, 
     stored = await store.get_message(user.account.id, summary.message_id)
     raw = await store.read_body(user.account.id, summary.message_id)
     return mailbox_id, summary, reading.read(stored, raw), raw
+
+
+def image_senders(user: SignedIn) -> list[str]:
+    """The senders whose remote images always show, lower-cased, oldest first."""
+    return [line for line in user.settings.get(IMAGE_SENDERS_SETTING, "").split("\n") if line]
+
+
+def _sender(summary: MessageSummary) -> str:
+    return (summary.from_email or "").strip().lower()
+
+
+def _images(request: Request, user: SignedIn, summary: MessageSummary) -> bool:
+    if request.query_params.get("images") == "1":
+        return True
+    sender = _sender(summary)
+    return bool(sender) and sender in image_senders(user)
 
 
 def linkify(text: str) -> Markup:
@@ -77,7 +96,7 @@ async def message_page(request: Request, user: SignedIn) -> Response:
             user.account.id, mailbox_id, [(summary.uid, summary.uid)], ["\\Seen"], "add"
         )
         mailbox = await mailbox_or_404(request, user, mailbox_id)
-    images = request.query_params.get("images") == "1"
+    images = _images(request, user, summary)
     blocked = 0
     plain = None
     if shown.has_html:
@@ -99,6 +118,7 @@ async def message_page(request: Request, user: SignedIn) -> Response:
         "images": images,
         "blocked": blocked,
         "flagged": "\\Flagged" in summary.flags,
+        "sender": _sender(summary),
         "open_uid": summary.uid,
     })
     return render(request, "message.html", values)
@@ -106,8 +126,8 @@ async def message_page(request: Request, user: SignedIn) -> Response:
 
 @signed_in
 async def frame(request: Request, user: SignedIn) -> Response:
-    _mailbox_id, _summary_row, shown, raw = await _load(request, user)
-    images = request.query_params.get("images") == "1"
+    _mailbox_id, summary, shown, raw = await _load(request, user)
+    images = _images(request, user, summary)
     fragments = []
     for part in shown.shown:
         text = reading.part_text(raw, part)
@@ -125,6 +145,21 @@ async def frame(request: Request, user: SignedIn) -> Response:
             "Cache-Control": "private, no-store",
         },
     )
+
+
+@signed_in
+async def trust_images(request: Request, user: SignedIn) -> Response:
+    """Always show images from this message's sender (the address comes from the stored
+    message, never from the form)."""
+    await session.checked_form(request, user.csrf)
+    mailbox_id, summary = await _summary(request, user)
+    sender = _sender(summary)
+    if sender and "\n" not in sender:
+        senders = [s for s in image_senders(user) if s != sender]
+        senders = [*senders, sender][-MAX_IMAGE_SENDERS:]
+        await store_of(request).set_setting(user.account.id, IMAGE_SENDERS_SETTING,
+                                             "\n".join(senders))
+    return redirect(f"/mail/{mailbox_id}/{summary.uid}")
 
 
 def content_disposition(filename: str) -> str:
@@ -176,6 +211,7 @@ async def original(request: Request, user: SignedIn) -> Response:
 routes = [
     Route("/mail/{mailbox:int}/{uid:int}", message_page, methods=["GET"]),
     Route("/mail/{mailbox:int}/{uid:int}/frame", frame, methods=["GET"]),
+    Route("/mail/{mailbox:int}/{uid:int}/images", trust_images, methods=["POST"]),
     Route("/mail/{mailbox:int}/{uid:int}/part/{section}", part, methods=["GET"]),
     Route("/mail/{mailbox:int}/{uid:int}/original", original, methods=["GET"]),
 ]

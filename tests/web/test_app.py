@@ -103,7 +103,7 @@ def test_every_post_refuses_a_missing_or_wrong_csrf_token(client: Client) -> Non
     ]
     assert len(posts) >= 7
     for path in posts:
-        url = path.replace("{mailbox:int}", str(inbox))
+        url = path.replace("{mailbox:int}", str(inbox)).replace("{uid:int}", "1")
         for data in ({}, {"csrf": "forged"}):
             response = client.http.post(url, data=data)
             assert response.status_code == 403, (url, data)
@@ -314,3 +314,29 @@ def test_from_must_be_ones_own_address(client: Client) -> None:
         "subject": "hi", "body": "hello", "action": "send"})
     assert response.status_code == 400
     assert "cannot send from that address" in response.text
+
+
+def test_always_show_images_from_this_sender(client: Client) -> None:
+    client.sign_in()
+    inbox = client.inbox_id()
+    uid = _uid_of(client, inbox, "This month at Harbour")
+    page = client.http.get(f"/mail/{inbox}/{uid}").text
+    assert "Always show images from this sender" in page
+    refused = client.http.post(f"/mail/{inbox}/{uid}/images", data={"csrf": "forged"})
+    assert refused.status_code == 403
+    saved = client.http.post(f"/mail/{inbox}/{uid}/images", data={"csrf": client.csrf()})
+    assert saved.status_code == 303
+    assert saved.headers["location"] == f"/mail/{inbox}/{uid}"
+    page = client.http.get(f"/mail/{inbox}/{uid}").text
+    assert "Show images" not in page
+    assert f'src="/mail/{inbox}/{uid}/frame?images=1"' in page
+    frame = client.http.get(f"/mail/{inbox}/{uid}/frame")
+    assert "https://images.example.test/banner.png" in frame.text
+    client.http.post(f"/mail/{inbox}/{uid}/images", data={"csrf": client.csrf()})  # twice: once
+
+    async def senders() -> str | None:
+        account = await client.store.find_account("demo@example.test")
+        return await client.store.get_setting(account.id, "web.image_senders")
+
+    listed = client.run(senders)
+    assert listed is not None and len(listed.split("\n")) == 1 and "@" in listed

@@ -57,6 +57,21 @@ def test_html_mail_with_blocked_images_then_shown(live: LiveServer, page: Any) -
     assert page.locator(".images-bar").count() == 0
 
 
+def test_always_show_images_from_this_sender(live: LiveServer, page: Any) -> None:
+    sign_in_browser(page, live.base_url)
+    page.click("text=This month at Harbour")
+    page.wait_for_selector("iframe.mail-frame")
+    page.click("#trust-images")
+    page.wait_for_url(re.compile(r".*/mail/\d+/\d+$"))
+    banner = page.frame_locator("iframe.mail-frame").locator("img[alt='Autumn blends']")
+    assert banner.get_attribute("src") == "https://images.example.test/banner.png"
+    assert page.locator(".images-bar").count() == 0
+    page.click("#folder-list >> text=Inbox")
+    page.click("text=This month at Harbour")  # and again next time, without asking
+    banner = page.frame_locator("iframe.mail-frame").locator("img[alt='Autumn blends']")
+    assert banner.get_attribute("src") == "https://images.example.test/banner.png"
+
+
 def test_compose_to_another_local_user(live: LiveServer, page: Any) -> None:
     sign_in_browser(page, live.base_url)
     page.click("a.compose-button")
@@ -189,3 +204,50 @@ def test_phone_size_folders_menu(live: LiveServer, browser: Any) -> None:
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 360  # nothing wider than the phone
     context.close()
+
+
+def test_keyboard_shortcuts(live: LiveServer, page: Any) -> None:
+    sign_in_browser(page, live.base_url)
+    subjects = page.locator(".messages li.message .subject").all_inner_texts()
+    current = page.locator(".messages li.kb-current .subject")
+    page.keyboard.press("j")
+    assert current.inner_text() == subjects[0]
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    page.keyboard.press("k")
+    assert current.inner_text() == subjects[1]
+    page.keyboard.press("r")
+    page.wait_for_url(re.compile(r".*/compose\?reply=\d+:\d+&mode=reply$"))
+    assert page.input_value("#subject").endswith(subjects[1].removeprefix("Re: "))
+    page.fill("#subject", "jk#/?c")  # typed into a field, no shortcut fires
+    assert "mode=reply" in page.url
+    page.goto(live.base_url + "/mail")
+    page.keyboard.press("c")
+    page.wait_for_url(re.compile(r".*/compose$"))
+    assert page.locator("#shortcuts").get_attribute("open") is None
+    page.goto(live.base_url + "/mail")
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "q"
+    page.keyboard.type("jk")
+    assert page.input_value("#q") == "jk"
+    page.locator("#q").blur()
+    page.keyboard.press("?")
+    dialog = page.get_by_role("dialog", name="Keyboard shortcuts")
+    assert dialog.is_visible()
+    assert "Reply all" in dialog.inner_text()
+    page.keyboard.press("Escape")
+    assert not dialog.is_visible()
+    page.keyboard.press("j")
+    page.keyboard.press("#")
+    page.wait_for_url(re.compile(r".*notice=deleted$"))
+    assert subjects[0] in _subjects(live, DEMO_ADDRESS, "Trash")
+    # reading a message: j opens the next one, u goes back to the list
+    page.keyboard.press("j")
+    page.keyboard.press("o")
+    page.wait_for_selector("article.reading")
+    first = page.locator("#message-subject").inner_text()
+    page.keyboard.press("j")
+    page.wait_for_function("s => document.querySelector('#message-subject').textContent !== s",
+                           arg=first)
+    page.keyboard.press("u")
+    page.wait_for_url(INBOX)

@@ -1,5 +1,6 @@
 // postbus webmail: the little script the pages need. Everything works without it;
-// it adds the time zone for dates, select-all, and new mail without a reload.
+// it adds the time zone for dates, select-all, keyboard shortcuts, and new mail without a
+// reload.
 (function () {
   "use strict";
 
@@ -24,6 +25,135 @@
     } else if (box.name === "uid") {
       box.closest("li").classList.toggle("selected", box.checked);
     }
+  });
+
+  // Keyboard shortcuts (the "?" dialog lists them). Never while typing in a field.
+  function typing(target) {
+    if (!(target instanceof Element)) return false;
+    if (target.isContentEditable) return true;
+    var tag = target.tagName;
+    if (tag === "TEXTAREA" || tag === "SELECT") return true;
+    if (tag !== "INPUT") return false;
+    return ["checkbox", "radio", "button", "submit", "reset"].indexOf(target.type) < 0;
+  }
+
+  function rows() {
+    var list = document.querySelector(".messages");
+    return list ? Array.prototype.slice.call(list.querySelectorAll("li.message")) : [];
+  }
+
+  function currentRow(all) {
+    for (var i = 0; i < all.length; i++) {
+      if (all[i].classList.contains("kb-current")) return i;
+    }
+    var focused = document.activeElement && document.activeElement.closest &&
+      document.activeElement.closest("li.message");
+    if (focused) return all.indexOf(focused);
+    for (var j = 0; j < all.length; j++) {
+      if (all[j].classList.contains("open")) return j;
+    }
+    return -1;
+  }
+
+  function reading() { return document.querySelector("article.reading"); }
+
+  function go(link) { if (link) link.click(); }
+
+  function step(delta) {
+    var all = rows();
+    if (!all.length) return;
+    var at = currentRow(all);
+    var next = at < 0 ? 0 : Math.min(all.length - 1, Math.max(0, at + delta));
+    if (reading()) {  // reading a message: open the next one
+      if (next !== at) go(all[next].querySelector("a.row-link"));
+      return;
+    }
+    all.forEach(function (row) { row.classList.remove("kb-current"); });
+    all[next].classList.add("kb-current");
+    var link = all[next].querySelector("a.row-link");
+    link.focus();
+    link.scrollIntoView({ block: "nearest" });
+  }
+
+  function chosenRow() {
+    var all = rows();
+    var at = currentRow(all);
+    return at < 0 ? null : all[at];
+  }
+
+  function reply(mode) {
+    var labels = { reply: "reply", all: "all", forward: "forward" };
+    var open = reading();
+    if (open) {
+      go(open.querySelector('.reading-toolbar a[href*="mode=' + labels[mode] + '"]'));
+      return;
+    }
+    var row = chosenRow();
+    var found = row && /\/mail\/(\d+)\/(\d+)/.exec(row.querySelector("a.row-link").pathname);
+    if (found) location.assign("/compose?reply=" + found[1] + ":" + found[2] + "&mode=" + mode);
+  }
+
+  function remove() {
+    var open = reading();
+    if (open) {
+      go(open.querySelector('.reading-toolbar button[value="delete"]'));
+      return;
+    }
+    var row = chosenRow();
+    var list = document.getElementById("list");
+    var box = row && row.querySelector('input[name="uid"]');
+    if (!box || !list) return;
+    list.querySelectorAll('input[name="uid"]').forEach(function (each) { each.checked = each === box; });
+    go(list.querySelector('button[value="delete"]'));
+  }
+
+  function help() {
+    var dialog = document.getElementById("shortcuts");
+    if (dialog && !dialog.open && dialog.showModal) dialog.showModal();
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target instanceof Element && event.target.closest(".close-shortcuts");
+    if (button) button.closest("dialog").close();
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (typing(event.target)) return;
+    var dialog = document.getElementById("shortcuts");
+    if (dialog && dialog.open) return;  // Escape closes it; nothing else behind it
+    if (!document.getElementById("app")) return;  // signed-in pages only
+    var row;
+    switch (event.key) {
+      case "j": step(1); break;
+      case "k": step(-1); break;
+      case "o":
+      case "Enter":
+        if (event.key === "Enter" && event.target instanceof Element &&
+            event.target.closest("a, button, input, summary")) return;  // the browser does it
+        row = chosenRow();
+        if (!row || reading() && row.classList.contains("open")) return;
+        go(row.querySelector("a.row-link"));
+        break;
+      case "r": reply("reply"); break;
+      case "a": reply("all"); break;
+      case "f": reply("forward"); break;
+      case "c": location.assign("/compose"); break;
+      case "#": remove(); break;
+      case "/":
+        var search = document.getElementById("q");
+        if (!search) return;
+        search.focus();
+        search.select();
+        break;
+      case "u":
+        var back = document.querySelector(".reading-toolbar a.back");
+        if (back) go(back); else if (!document.getElementById("list")) location.assign("/mail");
+        break;
+      case "?": help(); break;
+      default: return;
+    }
+    event.preventDefault();
   });
 
   // New mail without a reload: the server sends an event for every change of this account.
