@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import pwd
 import shutil
 import socket
 import subprocess
@@ -30,6 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.peers import free_port, install_debian, vmail_user, wait_for_port, write_maildir
 from bench.synth import synthetic_messages
 
 ADDRESS = "bench@example.test"
@@ -51,24 +50,6 @@ class Result:
     @property
     def mb_per_s(self) -> float:
         return self.octets / self.seconds / 1e6
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_port(port: int, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 # -- the client --------------------------------------------------------------------------------
@@ -261,42 +242,8 @@ service pop3-login {{
 """
 
 
-def ensure_dovecot() -> bool:
-    if shutil.which("dovecot") and Path("/usr/lib/dovecot/pop3").exists():
-        return True
-    if os.geteuid() != 0:
-        print("dovecot-pop3d is missing and we are not root: Dovecot is skipped", flush=True)
-        return False
-    print("installing dovecot-pop3d with apt-get", flush=True)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-q", "dovecot-pop3d"], check=True, env=env)
-    return shutil.which("dovecot") is not None
-
-
-def vmail_user() -> pwd.struct_passwd:
-    try:
-        return pwd.getpwnam("vmail")
-    except KeyError:
-        subprocess.run(["useradd", "-r", "-M", "-s", "/usr/sbin/nologin", "vmail"], check=True)
-        return pwd.getpwnam("vmail")
-
-
-def write_maildir(maildir: Path, messages: list[bytes]) -> None:
-    """One file per message, LF line endings (Dovecot's own format); S= and W= as Dovecot
-    names them (file size, and the CRLF size POP3 reports), so it need not read to count."""
-    cur = maildir / "cur"
-    for sub in ("cur", "new", "tmp"):
-        (maildir / sub).mkdir(parents=True)
-    base = int(time.time()) - len(messages)
-    for index, raw in enumerate(messages):
-        stored = raw.replace(b"\r\n", b"\n")
-        name = f"{base + index}.M{index}P{os.getpid()}.bench,S={len(stored)},W={len(raw)}:2,"
-        (cur / name).write_bytes(stored)
-
-
 def run_dovecot(work: Path, messages: list[bytes], runs: int, window: int) -> Result | None:
-    if not ensure_dovecot():
+    if not install_debian(["dovecot-pop3d"], ["dovecot", "/usr/lib/dovecot/pop3"]):
         return None
     folder = work / "dovecot"
     (folder / "run").mkdir(parents=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import pwd
 import shutil
 import signal
 import subprocess
@@ -28,6 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from bench.peers import free_port, install_debian, vmail_user, wait_for_port
 from postbus.accounts.passwords import hash_password
 from postbus.store import open_sqlite
 from tests.smtp.dnsmasq import start_dnsmasq
@@ -35,48 +35,6 @@ from tests.smtp.dnsmasq import start_dnsmasq
 DOMAIN = "bench.test"
 USER = f"user@{DOMAIN}"
 SENDER = "load@remote.test"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def ensure_packages() -> None:
-    if (
-        shutil.which("smtp-source")
-        and shutil.which("dovecot")
-        and Path("/usr/lib/dovecot/lmtp").exists()
-    ):
-        return
-    if os.geteuid() != 0:
-        sys.exit("need Postfix and Dovecot (apt-get install postfix dovecot-lmtpd): run as root")
-    subprocess.run(
-        ["debconf-set-selections"],
-        check=True,
-        input=b"postfix postfix/main_mailer_type select No configuration\n",
-    )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "install", "-y", "postfix", "dovecot-core", "dovecot-lmtpd"],
-                   check=True, env=env)  # fmt: skip
-    # The packages may start system instances on 25/143: ours use their own ports.
-    subprocess.run(["service", "dovecot", "stop"], capture_output=True)
-    subprocess.run(["postfix", "stop"], capture_output=True)
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
 # -- postbus ---------------------------------------------------------------------------------
@@ -107,7 +65,7 @@ def postbus(root: Path) -> Iterator[int]:
         [sys.executable, "-m", "postbus", "serve", "--config", str(config)], stderr=log
     )
     try:
-        wait_port(port)
+        wait_for_port(port)
         yield port
     finally:
         process.send_signal(signal.SIGTERM)
@@ -125,18 +83,10 @@ def postbus_count(root: Path) -> int:
 # -- Dovecot (LMTP) and Postfix --------------------------------------------------------------
 
 
-def _vmail() -> tuple[int, int]:
-    try:
-        entry = pwd.getpwnam("vmail")
-    except KeyError:
-        subprocess.run(["useradd", "-r", "-M", "-s", "/usr/sbin/nologin", "vmail"], check=True)
-        entry = pwd.getpwnam("vmail")
-    return entry.pw_uid, entry.pw_gid
-
-
 @contextmanager
 def dovecot(root: Path) -> Iterator[tuple[int, Path]]:
-    uid, gid = _vmail()
+    vmail = vmail_user()
+    uid, gid = vmail.pw_uid, vmail.pw_gid
     for sub in ("run", "state", "mail"):
         (root / sub).mkdir(parents=True)
     os.chown(root / "mail", uid, gid)
@@ -173,7 +123,7 @@ service lmtp {{
 """)
     subprocess.run(["dovecot", "-c", str(conf)], check=True)
     try:
-        wait_port(lmtp)
+        wait_for_port(lmtp)
         yield lmtp, root / "mail" / "user" / "Maildir" / "new"
     finally:
         subprocess.run(["doveadm", "-c", str(conf), "stop"], capture_output=True)
@@ -224,7 +174,7 @@ maillog_file = {root}/maillog
     if started.returncode:
         raise RuntimeError(f"postfix start: {started.stdout.decode().strip()}")
     try:
-        wait_port(port)
+        wait_for_port(port)
         yield port
     finally:
         subprocess.run([*run, "stop"], capture_output=True)
@@ -304,7 +254,9 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--size", type=int, default=2000, help="body bytes per message")
     args = parser.parse_args()
-    ensure_packages()
+    peers = ["postfix", "dovecot-core", "dovecot-lmtpd"]
+    if not install_debian(peers, ["smtp-source", "dovecot", "/usr/lib/dovecot/lmtp"]):
+        sys.exit("need Postfix and Dovecot (apt-get install postfix dovecot-lmtpd): run as root")
     root = Path(tempfile.mkdtemp(prefix="smtp-bench-"))
     os.chmod(root, 0o755)
     rows = []

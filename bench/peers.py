@@ -1,0 +1,80 @@
+"""What the side-by-side benchmarks share: ports, and the Debian peers they run beside postbus.
+
+Each benchmark starts its own peer instances (Dovecot, Postfix) on loopback ports, as
+/work/shared/peers.md describes, and stops them afterwards; nothing here touches a system
+instance.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def install_debian(packages: Sequence[str], present: Sequence[str]) -> bool:
+    """Install ``packages`` with apt-get unless every path in ``present`` exists; as root only."""
+    if all(shutil.which(p) or Path(p).exists() for p in present):
+        return True
+    if os.geteuid() != 0:
+        print(f"{' '.join(packages)} missing and we are not root: that peer is skipped")
+        return False
+    print(f"installing {' '.join(packages)} with apt-get", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    # Postfix asks how to configure itself: "No configuration", ours is written per run.
+    subprocess.run(
+        ["debconf-set-selections"],
+        check=True,
+        input=b"postfix postfix/main_mailer_type select No configuration\n",
+    )
+    subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-q", *packages], check=True, env=env)
+    # The packages may start system instances on the standard ports; ours use their own.
+    subprocess.run(["service", "dovecot", "stop"], capture_output=True)
+    subprocess.run(["postfix", "stop"], capture_output=True)
+    return all(shutil.which(p) or Path(p).exists() for p in present)
+
+
+def vmail_user() -> pwd.struct_passwd:
+    """The unprivileged user Dovecot delivers as (created once)."""
+    try:
+        return pwd.getpwnam("vmail")
+    except KeyError:
+        subprocess.run(["useradd", "-r", "-M", "-s", "/usr/sbin/nologin", "vmail"], check=True)
+        return pwd.getpwnam("vmail")
+
+
+def write_maildir(maildir: Path, messages: Sequence[bytes]) -> None:
+    """One file per message, LF line endings (Dovecot's own format); S= and W= as Dovecot
+    names them (file size, and the CRLF size), so it need not read a file to count it."""
+    cur = maildir / "cur"
+    for sub in ("cur", "new", "tmp"):
+        (maildir / sub).mkdir(parents=True)
+    base = int(time.time()) - len(messages)
+    for index, raw in enumerate(messages):
+        stored = raw.replace(b"\r\n", b"\n")
+        name = f"{base + index}.M{index}P{os.getpid()}.bench,S={len(stored)},W={len(raw)}:2,"
+        (cur / name).write_bytes(stored)
