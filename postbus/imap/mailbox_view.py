@@ -11,6 +11,13 @@ Invariants:
   known, and the FLAGS events of our own STOREs are skipped by their modseq.
 - Events committed before the SELECT snapshot are harmless: a NEW uid already known or an
   EXPUNGED uid not known is ignored.
+- The sequence map is lazy (issue 4 point 7): SELECT reads only the mailbox's counters, and
+  the map is read by the first command that needs it (``Session.load_view``) as the UIDs of
+  the SELECT snapshot: those below its UIDNEXT still present, plus those expunged after its
+  HIGHESTMODSEQ (the expunge log). Until then news is only queued (``_queued``) and replayed
+  on the loaded map in order, so the result is the one an eager map would have given. An idle
+  connection on a big mailbox holds no per-message structure at all.
+- UIDs are 32-bit (RFC 9051 §2.3.1.1): the map is an ``array("I")``, 4 octets a message.
 """
 
 from __future__ import annotations
@@ -24,6 +31,16 @@ from postbus.imap.proto.sequence import SequenceSet, merge
 from postbus.store.events import EventKind, MailboxEvent
 
 OWN_MODSEQS_KEPT = 1000
+QUEUED_KEPT = 1000  # news queued on an unloaded map; beyond it, resync after loading
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What SELECT told the client, enough to read the same map later."""
+
+    exists: int
+    uidnext: int
+    highestmodseq: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +52,26 @@ class Updates:
 
 
 class MailboxView:
+    __slots__ = (
+        "_expunged", "_flags", "_new", "_own_modseqs", "_queued", "_uids", "mailbox_id",
+        "readonly", "resync", "saved", "snapshot", "uidvalidity",
+    )
+
     def __init__(
-        self, mailbox_id: int, uidvalidity: int, uids: Iterable[int], readonly: bool
+        self,
+        mailbox_id: int,
+        uidvalidity: int,
+        uids: Iterable[int] | None,
+        readonly: bool,
+        snapshot: Snapshot | None = None,
     ) -> None:
+        """``uids`` the map, or None with the ``snapshot`` to load it from later."""
         self.mailbox_id = mailbox_id
         self.uidvalidity = uidvalidity
         self.readonly = readonly
-        self.uids = array("q", uids)
+        self._uids: array[int] | None = None if uids is None else array("I", uids)
+        self.snapshot = snapshot
+        self._queued: list[tuple[EventKind, tuple[int, ...]]] = []
         self._new: set[int] = set()
         self._expunged: set[int] = set()
         self._flags: set[int] = set()
@@ -50,8 +80,49 @@ class MailboxView:
         self.saved: list[int] = []  # RFC 5182 SEARCHRES "$": UIDs of the saved result
 
     @property
+    def loaded(self) -> bool:
+        return self._uids is not None
+
+    @property
+    def uids(self) -> array[int]:
+        if self._uids is None:
+            raise RuntimeError("the mailbox view is not loaded")
+        return self._uids
+
+    @uids.setter
+    def uids(self, value: array[int]) -> None:
+        self._uids = value
+
+    def load(self, uids: Iterable[int]) -> None:
+        """The map of the SELECT snapshot; the news queued since is replayed on it."""
+        self._uids = array("I", uids)
+        self.snapshot = None
+        queued, self._queued = self._queued, []
+        for kind, numbers in queued:
+            if kind is EventKind.NEW:
+                self.note_new(numbers)
+            elif kind is EventKind.EXPUNGED:
+                self.note_expunged(numbers)
+            else:
+                self._flags.update(numbers)
+
+    def _queue(self, kind: EventKind, uids: Iterable[int]) -> None:
+        if len(self._queued) >= QUEUED_KEPT:
+            self.resync = True  # the loaded map is compared with the store then
+            return
+        self._queued.append((kind, tuple(uids)))
+
+    @property
+    def pending(self) -> bool:
+        """News waits to be told (a lazy view must be loaded to tell it)."""
+        return bool(self._queued or self._new or self._expunged or self._flags or self.resync)
+
+    @property
     def exists(self) -> int:
-        return len(self.uids)
+        if self._uids is None:
+            assert self.snapshot is not None
+            return self.snapshot.exists
+        return len(self._uids)
 
     def last_uid(self) -> int:
         return self.uids[-1] if self.uids else 0
@@ -122,6 +193,10 @@ class MailboxView:
             return
         if event.mailbox_id != self.mailbox_id:
             return
+        if self._uids is None:
+            if event.kind is not EventKind.FLAGS or event.modseq not in self._own_modseqs:
+                self._queue(event.kind, event.uids)
+            return
         if event.kind is EventKind.NEW:
             self.note_new(event.uids)
         elif event.kind is EventKind.EXPUNGED:
@@ -130,10 +205,16 @@ class MailboxView:
             self._flags.update(event.uids)
 
     def note_new(self, uids: Iterable[int]) -> None:
+        if self._uids is None:
+            self._queue(EventKind.NEW, uids)
+            return
         last = self.last_uid()
         self._new.update(uid for uid in uids if uid > last)
 
     def note_expunged(self, uids: Iterable[int]) -> None:
+        if self._uids is None:
+            self._queue(EventKind.EXPUNGED, uids)
+            return
         for uid in uids:
             if uid in self._new:
                 self._new.discard(uid)
@@ -141,6 +222,8 @@ class MailboxView:
                 self._expunged.add(uid)
 
     def take_updates(self, allow_expunge: bool) -> Updates:
+        if self._uids is None:  # nothing queued (else the session loads the map first)
+            return Updates([], None, [])
         expunged: list[int] = []
         gone: list[int] = []
         if allow_expunge and self._expunged:
@@ -150,7 +233,7 @@ class MailboxView:
             # Highest first: each number is then still valid when the client reads it.
             expunged = [i + 1 for i in reversed(indexes)]
             gone_set = set(gone)
-            self.uids = array("q", (uid for uid in self.uids if uid not in gone_set))
+            self.uids = array("I", (uid for uid in self.uids if uid not in gone_set))
             self._flags.difference_update(gone_set)
         exists = None
         if self._new:

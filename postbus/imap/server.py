@@ -82,6 +82,12 @@ class Counters:
 
 
 class ImapConnection(asyncio.Protocol):
+    __slots__ = (  # thousands live at once, most idle: no per-instance dict
+        "_closed", "_counted", "_data", "_deflate", "_deflated", "_drain_waiters", "_incoming",
+        "_inflate", "_paused", "_reading_paused", "_tail", "_task", "_tls", "counters",
+        "limits", "listener", "receiver", "remote_ip", "service", "spooled", "transport",
+    )
+
     def __init__(self, service: Service, listener: Listener, counters: Counters) -> None:
         self.service = service
         self.listener = listener

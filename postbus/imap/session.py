@@ -69,6 +69,14 @@ ALLOWED: dict[State, frozenset[type]] = {
     State.LOGOUT: frozenset(),
 }
 
+# Commands that do not need the selected mailbox's sequence map (mailbox_view.py: it is read
+# when first needed; news to tell loads it in ``deliver``).
+_NO_MAP = frozenset({
+    c.Capability, c.Noop, c.Logout, c.Id, c.Idle, c.Select, c.Unselect, c.Close, c.Check,
+    c.Status, c.List, c.Namespace, c.Enable, c.Create, c.Subscribe, c.GetQuota,
+    c.GetQuotaRoot, c.GetMetadata,
+})
+
 # RFC 9051 §7.5.1: no EXPUNGE while answering FETCH, STORE or SEARCH by sequence number.
 _NO_EXPUNGE_DURING = (c.Fetch, c.Store, c.Search, c.Sort, c.Thread)  # + RFC 5256 §4
 
@@ -110,6 +118,11 @@ Handler = Callable[["Session", Any], Awaitable[Reply | None]]
 
 
 class Session:
+    __slots__ = (  # thousands live at once, most idle: no per-instance dict
+        "_exit", "account", "auth", "compressed", "enabled", "io", "limits", "listener",
+        "remote_ip", "spool_dir", "state", "store", "sub", "tls_active", "utf8", "view",
+    )
+
     def __init__(
         self,
         store: Store,
@@ -231,6 +244,8 @@ class Session:
             if self.uidonly:
                 uidonly.refuse_sequence_numbers(command)
             handler = HANDLERS[type(command)]
+            if type(command) not in _NO_MAP:
+                await self.load_view()
             reply = await handler(self, command) or Reply(f"{name} {codes.COMPLETED}")
             if reply is NO_REPLY:
                 return
@@ -273,12 +288,32 @@ class Session:
                 self.sub.queue.get_nowait()
             self.sub.overflowed = False
 
+    async def load_view(self) -> None:
+        """Read the selected mailbox's sequence map if SELECT left it for later."""
+        view = self.view
+        if view is None or view.snapshot is None:
+            return
+        snap = view.snapshot
+        uids = await self.store.read(
+            lambda tx: imap_queries.view_uids(
+                tx, self.account_id, view.mailbox_id, snap.uidnext, snap.highestmodseq
+            )
+        )
+        if len(uids) != snap.exists:  # cannot happen while the expunge log is whole
+            log.warning("IMAP view of mailbox %d: %d UIDs for %d messages told",
+                        view.mailbox_id, len(uids), snap.exists)
+        view.load(uids)
+
     async def deliver(self, command: c.Command | None = None) -> None:
         """Untagged EXPUNGE / EXISTS / FETCH FLAGS for what changed, as far as allowed."""
         view = self.view
         if view is None:
             return
         self.pull_events()
+        if not view.loaded:
+            if not view.pending:
+                return
+            await self.load_view()
         if view.resync:
             rows = await self.store.uids_and_flags(self.account_id, view.mailbox_id)
             view.reset(row[0] for row in rows)

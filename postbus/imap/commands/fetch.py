@@ -6,6 +6,8 @@ batches of ``BATCH`` (one query each), and the socket is drained between batches
 over 500,000 messages holds one batch in memory. MODSEQ, (CHANGEDSINCE n) and the VANISHED
 modifier are RFC 7162 §3.1.4 / §3.2.6; CHANGEDSINCE asks the store for the changed UIDs first
 (the (mailbox_id, modseq) index), so a resync reads only what changed. BINARY is binary.py.
+A FETCH of FLAGS, UID and MODSEQ only goes through fetch_flags.py, which writes the same bytes
+with one narrow query and one write per chunk.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import asyncio
 import json
 
 from postbus.imap import objectid
-from postbus.imap.commands import binary
+from postbus.imap.commands import binary, fetch_flags
 from postbus.imap.commands.messages import uid_ranges
 from postbus.imap.mailbox_view import MailboxView
 from postbus.imap.proto import commands as c
@@ -27,6 +29,7 @@ from postbus.store import flags as flagbits
 from postbus.store import imap_queries
 
 BATCH = 500
+FAST_FLAGS = True  # FLAGS/UID/MODSEQ only go through fetch_flags.py (False: tests compare)
 _FLAG_ONLY = frozenset({"FLAGS", "UID", "MODSEQ"})
 _BODY_ITEMS = frozenset({"BODY[]", "RFC822", "RFC822.HEADER", "RFC822.TEXT", *binary.ITEMS})
 _UID = c.FetchAtt("UID", label="UID")
@@ -181,12 +184,15 @@ def _extra_item(item: c.FetchAtt, row: object, raw: bytes | None, modseq: int) -
 async def fetch(s: Session, cmd: c.Fetch) -> Reply:
     view = s.selected()
     ranges = uid_ranges(view, cmd.uid, cmd.sequence)
-    uids = view.uids_in(ranges)
     items = list(cmd.items)
     _condstore_items(s, cmd, items)
     if cmd.vanished and cmd.changedsince is not None:
         full = cmd.sequence.resolve(0xFFFFFFFF) if not cmd.sequence.saved else ranges
         await _vanished(s, view, full, cmd.changedsince)
+    if FAST_FLAGS and fetch_flags.applies(items):
+        await fetch_flags.fetch_flags(s, view, ranges, items, cmd.changedsince)
+        return Reply("FETCH completed")
+    uids = view.uids_in(ranges)
     if cmd.changedsince is not None and uids:
         since = cmd.changedsince
         changed = set(await s.store.read(

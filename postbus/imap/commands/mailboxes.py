@@ -12,7 +12,7 @@ import re
 from postbus.imap import objectid
 from postbus.imap.commands import qresync
 from postbus.imap.commands.metadata import list_metadata
-from postbus.imap.mailbox_view import MailboxView
+from postbus.imap.mailbox_view import MailboxView, Snapshot
 from postbus.imap.proto import codes
 from postbus.imap.proto import commands as c
 from postbus.imap.proto import response as r
@@ -23,6 +23,17 @@ from postbus.store.mailboxes import SEPARATOR
 from postbus.store.models import Mailbox
 
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+KEYWORDS_KEPT = 1000
+# (account, mailbox name) -> (mailbox id, uidvalidity, highestmodseq, keywords in use): the
+# FLAGS of the last SELECT, reused while the mailbox has not changed (no keyword scan then).
+_KEYWORDS: dict[tuple[int, str], tuple[int, int, int, tuple[str, ...]]] = {}
+
+
+def _remember_keywords(key: tuple[int, str], box: Mailbox, keywords: tuple[str, ...]) -> None:
+    _KEYWORDS.pop(key, None)
+    if len(_KEYWORDS) >= KEYWORDS_KEPT:
+        del _KEYWORDS[next(iter(_KEYWORDS))]  # the oldest
+    _KEYWORDS[key] = (box.id, box.uidvalidity, box.highestmodseq, keywords)
 
 
 async def select(s: Session, cmd: c.Select) -> Reply:
@@ -36,14 +47,19 @@ async def select(s: Session, cmd: c.Select) -> Reply:
         s.send(r.untagged_status("OK", "Previous mailbox closed", codes.CLOSED))
     name = s.mailbox_name(cmd.mailbox)
     s.drop_events()
+    known = _KEYWORDS.get((s.account_id, name))
     try:
         state = await s.store.read(
-            lambda tx: imap_queries.select_state(tx, s.account_id, name)
+            lambda tx: imap_queries.select_state(
+                tx, s.account_id, name, known, not (s.uidonly or s.rev2)
+            )
         )
     except NotFound:
         raise ImapNo(codes.NO_SUCH_MAILBOX, codes.NONEXISTENT) from None
     box = state.mailbox
-    view = MailboxView(box.id, box.uidvalidity, state.uids, cmd.readonly)
+    _remember_keywords((s.account_id, name), box, state.keywords)
+    snapshot = Snapshot(box.message_count, box.uidnext, box.highestmodseq)
+    view = MailboxView(box.id, box.uidvalidity, None, cmd.readonly, snapshot)
     flags = " ".join((*SYSTEM_FLAGS, *state.keywords))
     s.untagged(f"FLAGS ({flags})")
     permanent = "" if cmd.readonly else f"{flags} \\*"
@@ -51,10 +67,9 @@ async def select(s: Session, cmd: c.Select) -> Reply:
     s.untagged(f"{view.exists} EXISTS")
     if not s.rev2:  # RFC 9051 Appendix E: RECENT and UNSEEN are gone from IMAP4rev2
         s.untagged("0 RECENT")  # RFC 3501 §6.3.1: required for IMAP4rev1; none is recent
-    if state.first_unseen_uid is not None and not s.uidonly and not s.rev2:
-        seq = view.seq_of(state.first_unseen_uid)
-        if seq is not None:  # RFC 3501 §6.3.1 UNSEEN: the first unseen message
-            s.send(r.untagged_status("OK", "First unseen", f"UNSEEN {seq}"))
+    if state.first_unseen is not None and not s.uidonly and not s.rev2:
+        # RFC 3501 §6.3.1 UNSEEN: the first unseen message
+        s.send(r.untagged_status("OK", "First unseen", f"UNSEEN {state.first_unseen[0]}"))
     s.send(r.untagged_status("OK", "UIDs valid", f"UIDVALIDITY {box.uidvalidity}"))
     s.send(r.untagged_status("OK", "Predicted next UID", f"UIDNEXT {box.uidnext}"))
     # RFC 8474 §4.2: the mailbox's id, which RENAME keeps
@@ -66,6 +81,7 @@ async def select(s: Session, cmd: c.Select) -> Reply:
     s.view = view
     s.state = State.SELECTED
     if cmd.qresync is not None:
+        await s.load_view()
         await qresync.resync(s, view, cmd.qresync)
     mode = codes.READ_ONLY if cmd.readonly else codes.READ_WRITE
     return Reply(f"{'EXAMINE' if cmd.readonly else 'SELECT'} completed", mode)
