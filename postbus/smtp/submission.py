@@ -11,7 +11,6 @@ Invariants:
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import logging
@@ -20,14 +19,11 @@ from typing import Any
 from aiosmtpd.smtp import AuthResult
 
 from postbus.accounts.auth import AuthFailed, Refusal
-from postbus.delivery import deliver
 from postbus.smtp import codes, headers, policy
 from postbus.smtp.codes import Reply
-from postbus.smtp.dkim import sign
 from postbus.smtp.handler import BaseHandler
 from postbus.smtp.protocol import Envelope, Session
-from postbus.smtp.queue import enqueue
-from postbus.store import StoreError
+from postbus.smtp.sending import dkim_signed, send
 
 log = logging.getLogger("postbus.smtp")
 
@@ -122,47 +118,18 @@ class SubmissionHandler(BaseHandler):
         message = headers.submission_fields(
             data, message_id=f"<{self.ctx.token()}@{self.ctx.hostname}>", now=now
         )
-        message = await self._signed(message, policy.domain_of(senders[0]))
-        trace = self.trace(session, envelope, self.ctx.token(), now)
-        reply = codes.MESSAGE_ACCEPTED
-        if envelope.local:
-            local = headers.return_path(envelope.mail_from or "") + trace + message
-            results = await deliver(
-                self.ctx.store, envelope.local, local, received=int(now),
-                sender=envelope.mail_from or "", forwarder=self.ctx.forwarder,
-            )  # fmt: skip
-            reply = policy.delivery_reply(results)
-            if not reply.ok and not envelope.remote:
-                return reply
-        if envelope.remote:
-            remote = list(envelope.remote)
-            await enqueue(self.ctx.store, envelope.mail_from, remote, trace + message)
-            reply = codes.MESSAGE_ACCEPTED
-        await self._save_sent(session, message, int(now))
-        return reply
-
-    async def _signed(self, message: bytes, domain: str) -> bytes:
-        if self.ctx.dkim_dir is None:
-            return message
-        try:
-            return await asyncio.to_thread(sign, message, domain, self.ctx.dkim_dir)
-        except Exception:  # no key for this domain, or a signing bug: send unsigned, say so
-            log.warning("DKIM signing for %s failed; sending unsigned", domain, exc_info=True)
-            return message
-
-    async def _save_sent(self, session: Session, message: bytes, now: int) -> None:
-        """One copy in the user's Sent folder, seen (server side, so clients need not APPEND)."""
+        message = await dkim_signed(message, policy.domain_of(senders[0]), self.ctx.dkim_dir)
         account = session.account
         assert account is not None
-        store = self.ctx.store
-        try:
-            if await store.get_setting(account.id, SAVE_SENT_SETTING) == "off":
-                return
-            sent = await store.special_mailbox(account.id, SENT)
-            if sent is not None:
-                await store.append(account.id, sent.id, message, ["\\Seen"], now)
-        except StoreError as exc:  # a full mailbox must not stop the mail that was sent
-            log.warning("no Sent copy for %s: %s", account.address, exc)
+        save_sent = await self.ctx.store.get_setting(account.id, SAVE_SENT_SETTING) != "off"
+        results = await send(
+            self.ctx.store, account.id, envelope.mail_from or "", envelope.local,
+            envelope.remote, message, received=int(now), forwarder=self.ctx.forwarder,
+            trace=self.trace(session, envelope, self.ctx.token(), now), save_sent=save_sent,
+        )  # fmt: skip
+        if envelope.remote:
+            return codes.MESSAGE_ACCEPTED
+        return policy.delivery_reply(results)
 
 
 def _refused(reply: Reply) -> AuthResult:

@@ -20,10 +20,11 @@ from starlette.routing import Route
 
 from postbus.mime import find_part
 from postbus.mime.addresses import Address
+from postbus.smtp.sending import file_copy
 from postbus.store import NotFound, StoreError
 from postbus.web import reading, session
 from postbus.web.mail import mailbox_or_404
-from postbus.web.outgoing import Outgoing, SendError, Upload, build, file_copy, send
+from postbus.web.outgoing import Outgoing, SendError, Upload, build, send
 from postbus.web.pages import gettext_for, navigation, redirect, render, signed_in, store_of
 from postbus.web.session import SignedIn
 

@@ -8,7 +8,6 @@ seen. Nothing is reported "sent" before every copy is committed (design.md "Dura
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -19,11 +18,11 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formatdate, getaddresses, make_msgid
 from pathlib import Path
 
-from postbus.delivery import deliver, resolve
-from postbus.smtp.dkim import sign
-from postbus.smtp.queue import enqueue
+from postbus.delivery import resolve
+from postbus.smtp.sending import dkim_signed
+from postbus.smtp.sending import send as send_message
 from postbus.smtp.srs import SrsForwarder
-from postbus.store import InvalidName, Store, StoreError
+from postbus.store import InvalidName, Store
 from postbus.store.directory import normalise_address
 
 log = logging.getLogger("postbus.web")
@@ -169,43 +168,13 @@ async def send(
     message = build(outgoing)
     if len(message) > max_size:
         raise SendError("too_large")
-    message = await _signed(message, outgoing.from_address.rpartition("@")[2], dkim_dir)
-    now = int(time.time())
-    if local:
-        copy = f"Return-Path: <{outgoing.from_address}>\r\n".encode() + message
-        # Our own sender: no SRS needed, so no key; remote forwards go through the queue.
-        forwarder = SrsForwarder(store, None)
-        results = await deliver(
-            store, local, copy, received=now, sender=outgoing.from_address, forwarder=forwarder
-        )
-        failed = [r for r in results if r.error is not None]
-        if failed and len(failed) == len(results) and not remote:
-            raise SendError("delivery_failed", ", ".join(r.recipient.address for r in failed))
-    if remote:
-        await enqueue(store, outgoing.from_address, remote, message)
-    await file_copy(store, account_id, "\\Sent", message, ["\\Seen"])
-
-
-async def _signed(message: bytes, domain: str, dkim_dir: Path | None) -> bytes:
-    if dkim_dir is None:
-        return message
-    try:
-        return await asyncio.to_thread(sign, message, domain, dkim_dir)
-    except Exception:  # no key for this domain: send unsigned, as submission does
-        log.info("no DKIM signature for %s", domain, exc_info=True)
-        return message
-
-
-async def file_copy(
-    store: Store, account_id: int, special_use: str, message: bytes, flags: list[str]
-) -> int | None:
-    """Append ``message`` to the account's special folder; the new UID, or None."""
-    mailbox = await store.special_mailbox(account_id, special_use)
-    if mailbox is None:
-        return None
-    try:
-        appended = await store.append(account_id, mailbox.id, message, flags)
-    except StoreError as exc:  # a full mailbox must not undo mail that went out
-        log.warning("no %s copy for account %s: %s", special_use, account_id, exc)
-        return None
-    return appended.uid
+    domain = outgoing.from_address.rpartition("@")[2]
+    message = await dkim_signed(message, domain, dkim_dir)
+    # Our own sender: no SRS needed, so no key; remote forwards go through the queue.
+    results = await send_message(
+        store, account_id, outgoing.from_address, local, remote, message,
+        received=int(time.time()), forwarder=SrsForwarder(store, None),
+    )  # fmt: skip
+    failed = [r for r in results if r.error is not None]
+    if failed and len(failed) == len(results) and not remote:
+        raise SendError("delivery_failed", ", ".join(r.recipient.address for r in failed))
