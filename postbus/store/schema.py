@@ -104,6 +104,7 @@ CREATE TABLE memberships (
 );
 CREATE INDEX memberships_message ON memberships(message_id);
 CREATE INDEX memberships_modseq ON memberships(mailbox_id, modseq);
+CREATE INDEX memberships_keywords ON memberships(mailbox_id, keywords) WHERE keywords != '';
 CREATE TABLE expunged (
     mailbox_id BIGINT NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
     uid BIGINT NOT NULL,
