@@ -29,13 +29,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import pwd
 import random
 import re
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,6 +42,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from bench.peers import free_port, install_debian, vmail_user, wait_for_port, write_maildir
 from bench.synth import synthetic_messages
 
 ADDRESS = "bench@example.test"
@@ -52,24 +50,6 @@ PASSWORD = "bench-password-1"
 APPEND_PARALLEL = 16
 SEARCH_WORD = "zeppelin"  # bench.synth: once in every 1,000 messages
 _LITERAL = re.compile(rb"\{(\d+)\}$")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_port(port: int, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def raise_fd_limit() -> None:
@@ -378,7 +358,7 @@ class Postbus:
              str(self.port)],
             cwd=Path(__file__).resolve().parent.parent,
         )
-        wait_for_port(self.port)
+        wait_for_port(self.port, 60.0)
         self.pid = self.process.pid
 
     def stop(self) -> None:
@@ -436,38 +416,6 @@ service auth {{
 """
 
 
-def ensure_dovecot() -> bool:
-    if shutil.which("dovecot") and Path("/usr/lib/dovecot/imap").exists():
-        return True
-    if os.geteuid() != 0:
-        print("dovecot-imapd is missing and we are not root: Dovecot is skipped", flush=True)
-        return False
-    print("installing dovecot-imapd with apt-get", flush=True)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-q", "dovecot-imapd"], check=True, env=env)
-    return Path("/usr/lib/dovecot/imap").exists()
-
-
-def vmail_user() -> pwd.struct_passwd:
-    try:
-        return pwd.getpwnam("vmail")
-    except KeyError:
-        subprocess.run(["useradd", "-r", "-M", "-s", "/usr/sbin/nologin", "vmail"], check=True)
-        return pwd.getpwnam("vmail")
-
-
-def write_maildir(maildir: Path, messages: list[bytes]) -> None:
-    """One file per message, LF line endings as Dovecot's own delivery writes them."""
-    for sub in ("cur", "new", "tmp"):
-        (maildir / sub).mkdir(parents=True)
-    base = int(time.time()) - len(messages)
-    for index, raw in enumerate(messages):
-        stored = raw.replace(b"\r\n", b"\n")
-        name = f"{base + index}.M{index}P{os.getpid()}.bench,S={len(stored)},W={len(raw)}:2,"
-        (maildir / "cur" / name).write_bytes(stored)
-
-
 class Dovecot:
     name = "dovecot"
 
@@ -486,7 +434,7 @@ class Dovecot:
             work=self.folder, uid=vmail.pw_uid, gid=vmail.pw_gid, port=self.port))
         subprocess.run(["dovecot", "-c", str(self.conf)], check=True)
         try:
-            wait_for_port(self.port)
+            wait_for_port(self.port, 60.0)
             pid_file = self.folder / "run" / "master.pid"
             deadline = time.monotonic() + 30
             while not pid_file.exists() and time.monotonic() < deadline:
@@ -567,7 +515,8 @@ def main() -> None:
     args = parser.parse_args()
     raise_fd_limit()
     servers: list[type] = [Postbus]
-    if not args.no_dovecot and ensure_dovecot():
+    dovecot_there = ["dovecot", "/usr/lib/dovecot/imap"]
+    if not args.no_dovecot and install_debian(["dovecot-imapd"], dovecot_there):
         servers.append(Dovecot)
     out = []
     wanted = set(args.parts.split(","))
