@@ -323,6 +323,24 @@ class Listener:
     host: str  # "0.0.0.0" is every IPv4 address; use "::" for IPv6 (and IPv4 on Linux)
     port: int
     tls: TlsMode
+    # Sign-in with a password before TLS. None: only on a loopback address (the demo).
+    plaintext_auth: bool | None = None
+
+    @property
+    def allows_plaintext_auth(self) -> bool:
+        """design.md "Sign-in": passwords only over TLS, unless configured otherwise."""
+        if self.plaintext_auth is not None:
+            return self.plaintext_auth
+        return is_loopback(self.host)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _listeners(host: str, ports: tuple[int, ...]) -> tuple[Listener, ...]:
@@ -583,7 +601,15 @@ def _parse_listeners(raw: object, where: str, base: Path) -> tuple[Listener, ...
                 f"got {host}:{port} (also listener {binds[bind]!r})"
             )
         binds[bind] = name
-        result.append(Listener(name, cast(Any, protocol), cast(str, host), port, cast(Any, tls)))
+        plaintext = table.get("plaintext_auth")
+        if plaintext is not None:
+            plaintext = _convert(_BOOL, plaintext, False, base, f"{at}.plaintext_auth")
+        result.append(
+            Listener(
+                name, cast(Any, protocol), cast(str, host), port, cast(Any, tls),
+                cast(bool | None, plaintext),
+            )
+        )
     return tuple(result)
 
 

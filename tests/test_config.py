@@ -349,3 +349,19 @@ def test_dns_nameservers_from_file_and_env(tmp_path: Path) -> None:
     path.write_text('[dns]\nnameservers = ["dns.example.org"]\n')
     with pytest.raises(ConfigError, match=r"dns\.nameservers"):
         load_config(path, {})
+
+
+def test_listener_plaintext_auth(tmp_path: Path) -> None:
+    path = tmp_path / "postbus.toml"
+    path.write_text(
+        '[[listener]]\nprotocol = "imap"\nport = 143\n'
+        '[[listener]]\nprotocol = "imap"\nport = 1143\nhost = "127.0.0.1"\n'
+        '[[listener]]\nprotocol = "pop3"\nport = 110\nplaintext_auth = true\n'
+    )
+    public, loopback, lan = load_config(path, {}).listeners
+    assert not public.allows_plaintext_auth  # passwords only over TLS by default
+    assert loopback.allows_plaintext_auth  # the demo exception
+    assert lan.allows_plaintext_auth  # configured otherwise
+    path.write_text('[[listener]]\nprotocol = "pop3"\nport = 110\nplaintext_auth = "yes"\n')
+    with pytest.raises(ConfigError, match=r"listener\[0\]\.plaintext_auth"):
+        load_config(path, {})

@@ -19,7 +19,6 @@ Invariants:
 from __future__ import annotations
 
 import enum
-import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
@@ -157,13 +156,8 @@ class Session:
         return self.listener.tls == "starttls" and not self.tls_active
 
     def login_allowed(self) -> bool:
-        """Sign-in only over TLS, except on a loopback listener (design.md "Sign-in")."""
-        if self.tls_active:
-            return True
-        try:
-            return ipaddress.ip_address(self.listener.host).is_loopback
-        except ValueError:
-            return self.listener.host == "localhost"
+        """Sign-in only over TLS, unless the listener allows it (design.md "Sign-in")."""
+        return self.tls_active or self.listener.allows_plaintext_auth
 
     @property
     def condstore(self) -> bool:

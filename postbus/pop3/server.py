@@ -21,7 +21,6 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import socket
 from collections import Counter
@@ -35,15 +34,6 @@ from postbus.server import Service, register
 log = logging.getLogger("postbus.pop3")
 
 HANDSHAKE_TIMEOUT = 30.0  # seconds for a TLS handshake (implicit or after STLS)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class _Limits:
@@ -260,7 +250,7 @@ async def serve_pop3(service: Service, listener: Listener) -> asyncio.AbstractSe
     limits = service.config.limits
     settings = Settings(
         stls=listener.tls == "starttls",
-        plaintext_login=is_loopback(listener.host),
+        plaintext_login=listener.allows_plaintext_auth,
         timeout=float(limits.pop3_timeout),
     )
     counter = _Limits(limits.max_connections, limits.connections_per_ip)

@@ -7,7 +7,6 @@ calls them from aiosmtpd's hooks.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
 from collections import defaultdict, deque
@@ -181,11 +180,3 @@ def client_ip(peer: object) -> str:
         return str(peer[0])
     return "unknown"
 
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

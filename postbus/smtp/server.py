@@ -47,7 +47,7 @@ def tls_plan(
     starttls = context if listener.tls == "starttls" else None
     implicit = context if listener.tls == "implicit" else None
     # design.md "Sign-in": AUTH only over TLS; a loopback-only listener is the demo exception.
-    loopback = loopback_exception and policy.is_loopback(listener.host)
+    loopback = loopback_exception and listener.allows_plaintext_auth
     secure_first = submission and starttls is not None and not loopback
     return TlsPlan(
         starttls=starttls,

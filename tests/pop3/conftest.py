@@ -53,14 +53,14 @@ class Pop3Env:
 
     async def listen(
         self, name: str, tls: str, host: str = "127.0.0.1", failures_per_ip: int = 10,
-        **limits: Any,
+        plaintext_auth: bool | None = None, **limits: Any,
     ) -> int:
         """Another listener on the same store, with its own limits and sign-in throttle."""
         config = replace(self.config, limits=replace(self.config.limits, **limits))
         throttle = LoginThrottle(failures_per_ip, 20, 900)
         service = Service(config, self.store, server_context(config.cert_file, config.key_file),
                           Authenticator(self.store, throttle))
-        listener = Listener(name, "pop3", host, 0, tls)  # type: ignore[arg-type]
+        listener = Listener(name, "pop3", host, 0, tls, plaintext_auth)  # type: ignore[arg-type]
         server = await serve_pop3(service, listener)
         self.servers.append(server)
         port = server.sockets[0].getsockname()[1]

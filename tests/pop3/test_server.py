@@ -265,6 +265,18 @@ async def test_loopback_listener_allows_plaintext_demo_login(pop3_sqlite: Pop3En
     await raw.close()
 
 
+async def test_plaintext_sign_in_follows_the_listener_setting(pop3_sqlite: Pop3Env) -> None:
+    """``plaintext_auth`` in a [[listener]] overrides the loopback rule, both ways."""
+    allowed = await pop3_sqlite.listen("lan", "starttls", host="0.0.0.0", plaintext_auth=True)
+    raw = await Raw.connect(allowed)
+    assert (await raw.login()).startswith(b"+OK")
+    await raw.close()
+    refused = await pop3_sqlite.listen("strict", "starttls", plaintext_auth=False)
+    raw = await Raw.connect(refused)
+    assert (await raw.cmd(f"USER {ADDRESS}")).startswith(b"-ERR [AUTH] ")
+    await raw.close()
+
+
 async def test_auth_plain(pop3_sqlite: Pop3Env) -> None:
     token = base64.b64encode(f"\0{ADDRESS}\0{PASSWORD}".encode()).decode()
     raw = await Raw.connect(pop3_sqlite.ports["pop3s"], pop3_sqlite.client_tls)
