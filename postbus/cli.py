@@ -146,11 +146,11 @@ async def _prepare_demo(store: Store) -> None:
 
     await seed_demo(store)
     out.print(
-        f"\n[bold]postbus demo[/bold]: sign in as [bold]{DEMO_ADDRESS}[/bold]"
-        f" with password [bold]{DEMO_PASSWORD}[/bold]\n"
-        "  IMAP 127.0.0.1:1143 (STARTTLS) or :1993 (TLS) · POP3 :1110 / :1995 ·"
-        " SMTP submission :2587 / :2465 · MX :2525 · web http://127.0.0.1:8080/\n"
-        "  (listeners arrive protocol by protocol; the log below says which are up)\n"
+        f"\n[bold]postbus demo[/bold]: open [bold]http://127.0.0.1:8080/[/bold] and sign in as"
+        f" [bold]{DEMO_ADDRESS}[/bold] with password [bold]{DEMO_PASSWORD}[/bold]\n"
+        "  mail clients: IMAP 127.0.0.1:1143 (STARTTLS) or :1993 (TLS) · POP3 :1110 / :1995 ·"
+        " SMTP submission :2587 / :2465 · MX :2525\n",
+        soft_wrap=True,
     )
 
 
