@@ -9,7 +9,7 @@ from postbus.store import Store
 from tests.conftest import require_tool
 from tests.imap.conftest import PASSWORD, ImapServer, message, start_imap
 
-MESSAGES = 300
+MESSAGES = 1000  # issue 4: a 1,000-message mailbox
 ANN = "ann@example.org"
 
 
