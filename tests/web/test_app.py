@@ -340,3 +340,13 @@ def test_always_show_images_from_this_sender(client: Client) -> None:
 
     listed = client.run(senders)
     assert listed is not None and len(listed.split("\n")) == 1 and "@" in listed
+
+
+def test_scripts_are_compressed_pages_are_not(client: Client) -> None:
+    """Static files travel gzipped; pages do not (they hold a CSRF token: BREACH)."""
+    gzip = {"Accept-Encoding": "gzip"}
+    script = client.http.get("/static/htmx.min.js", headers=gzip)
+    assert script.status_code == 200
+    assert script.headers["content-encoding"] == "gzip"
+    page = client.http.get("/signin", headers=gzip)
+    assert "content-encoding" not in page.headers
