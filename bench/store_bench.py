@@ -3,9 +3,12 @@
     .venv/bin/python -m bench.store_bench --backend sqlite --count 500000
     .venv/bin/python -m bench.store_bench --backend postgres --count 500000
 
-Each message goes through ``Store.append`` exactly as an SMTP delivery or IMAP APPEND does:
-blob written and fsync'd, parsed once, metadata committed (group commit), event published.
-``--parallel`` appends are kept in flight, as parallel SMTP sessions would. Then it measures
+With ``--batch 1`` each message goes through ``Store.append`` exactly as an SMTP delivery or
+IMAP APPEND does: blob written and fsync'd, parsed once, metadata committed (group commit),
+event published; ``--parallel`` appends are kept in flight, as parallel SMTP sessions would.
+With ``--batch N`` the messages go through ``Store.append_batches``, the path of
+``postbus import``: N messages a batch, parsed in worker processes, ``--parallel`` batches
+in flight, committed in order. Then it measures
 opening the mailbox (its counters), listing the newest 50 with envelope fields, and full-text
 word queries, and reports sizes and peak memory. Results go to stdout as a Markdown table row
 block and, with ``--json``, to a file. Not a test: run it by hand, record in bench/RESULTS.md.
@@ -23,7 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +82,15 @@ async def database_bytes(store: Store, data_dir: Path) -> int:
 
 
 async def import_messages(
-    store: Store, account_id: int, mailbox_id: int, count: int, parallel: int, report_every: int
+    store: Store,
+    account_id: int,
+    mailbox_id: int,
+    count: int,
+    parallel: int,
+    batch: int,
+    report_every: int,
 ) -> dict[str, Any]:
-    queue: asyncio.Queue[bytes | None] = asyncio.Queue(parallel * 4)
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue(parallel * batch * 2)
     done = 0
     raw_bytes = 0
     started = time.perf_counter()
@@ -95,42 +104,71 @@ async def import_messages(
             stdout=asyncio.subprocess.PIPE, limit=1 << 20,
         )
         assert emitter.stdout is not None
+        nonlocal raw_bytes
         for _ in range(count):
             size = int.from_bytes(await emitter.stdout.readexactly(4), "big")
+            raw_bytes += size
             await queue.put(await emitter.stdout.readexactly(size))
         await emitter.wait()
         for _ in range(parallel):
             await queue.put(None)
 
-    async def worker() -> None:
-        nonlocal done, raw_bytes
+    def count_in(raws: list[bytes]) -> None:
+        nonlocal done
+        before = done
+        done += len(raws)
+        if done // report_every > before // report_every:
+            elapsed = time.perf_counter() - started
+            checkpoints.append({"messages": done, "rate": done / elapsed, "rss_mb": rss_mb()})
+            print(f"  {done:>8} messages  {done / elapsed:7.0f} msg/s  rss {rss_mb():6.0f} MB",
+                  flush=True)
+
+    async def deliveries() -> None:
+        # One message per append, ``parallel`` in flight, as SMTP deliveries come.
         while (raw := await queue.get()) is not None:
             await store.append(account_id, mailbox_id, raw)
-            done += 1
-            raw_bytes += len(raw)
-            if done % report_every == 0:
-                elapsed = time.perf_counter() - started
-                checkpoints.append({"messages": done, "rate": done / elapsed, "rss_mb": rss_mb()})
-                print(f"  {done:>8} messages  {done / elapsed:7.0f} msg/s  rss {rss_mb():6.0f} MB",
-                      flush=True)
+            count_in([raw])
 
-    await asyncio.gather(producer(), *(worker() for _ in range(parallel)))
+    async def batches() -> AsyncIterator[list[tuple[bytes, tuple[str, ...], None]]]:
+        finished = False
+        while not finished:
+            raws = []
+            while len(raws) < batch and (raw := await queue.get()) is not None:
+                raws.append(raw)
+            finished = len(raws) < batch
+            if raws:
+                yield [(raw, (), None) for raw in raws]
+
+    async def import_file() -> None:
+        # ``batch`` at a time through the pipeline ``postbus import`` uses.
+        async for placed in store.append_batches(account_id, mailbox_id, batches(), parallel):
+            count_in([b""] * len(placed))
+
+    if batch == 1:
+        await asyncio.gather(producer(), *(deliveries() for _ in range(parallel)))
+    else:
+        await asyncio.gather(producer(), import_file())
     elapsed = time.perf_counter() - started
     return {"seconds": elapsed, "rate": count / elapsed, "raw_bytes": raw_bytes,
             "checkpoints": checkpoints}
 
 
-async def run(backend: str, count: int, parallel: int, data_dir: Path) -> dict[str, Any]:
+async def run(
+    backend: str, count: int, parallel: int, batch: int, data_dir: Path
+) -> dict[str, Any]:
     store = await open_store(backend, data_dir)
     try:
         await store.add_domain("example.test")
         account = await store.add_account(ADDRESS, "not-a-real-hash")
         inbox = await store.get_mailbox(account.id, "INBOX")
-        print(f"{backend}: importing {count} messages, {parallel} in flight", flush=True)
+        print(f"{backend}: importing {count} messages, {parallel} appends of {batch} in flight",
+              flush=True)
         imported = await import_messages(
-            store, account.id, inbox.id, count, parallel, max(count // 10, 1)
+            store, account.id, inbox.id, count, parallel, batch, max(count // 10, 1)
         )
-        results: dict[str, Any] = {"backend": backend, "count": count, "import": imported}
+        results: dict[str, Any] = {
+            "backend": backend, "count": count, "batch": batch, "import": imported
+        }
         results["open_ms"] = await timed_ms(lambda: store.get_mailbox(account.id, "INBOX"))
         results["newest50_ms"] = await timed_ms(lambda: store.newest(account.id, inbox.id, 50))
         for word in ("zeppelin", "quarterly"):
@@ -153,7 +191,8 @@ def summary(results: dict[str, Any]) -> str:
     return "\n".join([
         f"backend {results['backend']}, {results['count']:,} messages "
         f"({results['raw_mb']:,.0f} MB raw)",
-        f"  import            {results['import']['rate']:,.0f} msg/s",
+        f"  import            {results['import']['rate']:,.0f} msg/s"
+        f" ({results['batch']} a time)",
         f"  database          {results['database_mb']:,.0f} MB;"
         f" blobs {results['blobs_mb']:,.0f} MB",
         f"  open mailbox      {results['open_ms'][0]:.2f} ms (p95 {results['open_ms'][1]:.2f})",
@@ -184,14 +223,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--count", type=int, default=500_000)
-    parser.add_argument("--parallel", type=int, default=32)
+    parser.add_argument("--parallel", type=int, default=32, help="appends in flight")
+    parser.add_argument("--batch", type=int, default=1,
+                        help="messages per append: 1 = Store.append (SMTP, IMAP);"
+                        " more = Store.append_batch (postbus import)")
     parser.add_argument("--data-dir", type=Path, help="kept afterwards (default: a temp dir)")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="postbus-bench-", dir="/var/tmp"))
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        results = uvloop.run(run(args.backend, args.count, args.parallel, data_dir))
+        results = uvloop.run(run(args.backend, args.count, args.parallel, args.batch, data_dir))
         # Report before cleaning up: removing half a million files takes a while.
         print(summary(results), flush=True)
         if args.json:

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from postbus import importing
 from postbus.accounts import forwarding, scram
 from postbus.accounts.passwords import hash_password, password_problem
 from postbus.config import Config, ConfigError, demo_config, load_config, parse_size
@@ -39,6 +40,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(alias_app, name="alias")
 smtp_queue.register_cli(app)
 forwarding.register_cli(user_app)  # postbus user forward
+importing.register_cli(app)  # postbus import
 
 out = Console()
 err = Console(stderr=True)

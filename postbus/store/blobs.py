@@ -22,6 +22,7 @@ import ctypes
 import hashlib
 import os
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,9 +76,7 @@ class BlobStore:
         fd, temp_name = tempfile.mkstemp(dir=self._tmp, suffix=".part")
         try:
             with os.fdopen(fd, "wb") as raw_file:
-                compressor = zstandard.ZstdCompressor(
-                    level=ZSTD_LEVEL, write_checksum=True
-                ).stream_writer(raw_file, closefd=False)
+                compressor = _compressor().stream_writer(raw_file, closefd=False)
                 for chunk in chunks:
                     digest.update(chunk)
                     size += len(chunk)
@@ -87,6 +86,22 @@ class BlobStore:
             Path(temp_name).unlink(missing_ok=True)
             raise
         return PendingBlob(Path(temp_name), BlobRef(digest.hexdigest(), size))
+
+    def write_bytes(self, raw: bytes) -> PendingBlob:
+        """``write`` for a body already in memory: one compression call, no stream.
+
+        Most mail is a few kilobytes, and setting up a compression context and a stream per
+        message would cost more than compressing it (the context is reused per thread).
+        """
+        compressed = _compressor().compress(raw)
+        fd, temp_name = tempfile.mkstemp(dir=self._tmp, suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as raw_file:
+                raw_file.write(compressed)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+        return PendingBlob(Path(temp_name), BlobRef(hashlib.sha256(raw).hexdigest(), len(raw)))
 
     def publish(self, pending: list[PendingBlob]) -> None:
         """Make written bodies durable under their names: flush, rename, flush (blocking)."""
@@ -131,7 +146,9 @@ class BlobStore:
         return pending.ref
 
     def put_bytes(self, raw: bytes) -> BlobRef:
-        return self.put(chunks_of(raw))
+        pending = self.write_bytes(raw)
+        self.publish([pending])
+        return pending.ref
 
     def put_file(self, source: BinaryIO) -> BlobRef:
         return self.put(iter(lambda: source.read(CHUNK), b""))
@@ -180,6 +197,14 @@ class BlobStore:
         return removed
 
 
-def chunks_of(raw: bytes) -> Iterator[memoryview]:
-    view = memoryview(raw)
-    return (view[i : i + CHUNK] for i in range(0, len(view), CHUNK))
+_per_thread = threading.local()
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    # A compressor is not safe to share between threads; one per thread is reused.
+    compressor = getattr(_per_thread, "compressor", None)
+    if compressor is None:
+        compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True)
+        _per_thread.compressor = compressor
+    return compressor
+

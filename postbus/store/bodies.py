@@ -12,11 +12,12 @@ runs one group at a time, in its own thread.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 
-from postbus.store.blobs import CHUNK, BlobRef, BlobStore, PendingBlob, chunks_of
+from postbus.store.blobs import CHUNK, BlobRef, BlobStore, PendingBlob
 
 MAX_GROUP = 512
 
@@ -38,15 +39,23 @@ class BodyWriter:
 
     async def store(self, source: bytes | Path) -> BlobRef:
         loop = asyncio.get_running_loop()
-        chunks = _file_chunks(source) if isinstance(source, Path) else chunks_of(source)
-        pending = await loop.run_in_executor(self._io, self.blobs.write, chunks)
-        published: asyncio.Future[None] = loop.create_future()
-        self._waiting.append((pending, published))
+        if isinstance(source, Path):
+            write = functools.partial(self.blobs.write, _file_chunks(source))
+        else:
+            write = functools.partial(self.blobs.write_bytes, source)
+        pending = await loop.run_in_executor(self._io, write)
+        await self.publish([pending])
+        return pending.ref
+
+    async def publish(self, written: list[PendingBlob]) -> None:
+        """Make bodies written elsewhere (``BlobStore.write``) durable, in the next group."""
+        loop = asyncio.get_running_loop()
+        published = [loop.create_future() for _ in written]
+        self._waiting.extend(zip(written, published, strict=True))
         if self._task is None:
             self._task = loop.create_task(self._publish_loop())
         self._wakeup.set()
-        await published
-        return pending.ref
+        await asyncio.gather(*published)
 
     async def _publish_loop(self) -> None:
         loop = asyncio.get_running_loop()

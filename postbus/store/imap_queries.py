@@ -23,8 +23,8 @@ from array import array
 from dataclasses import dataclass
 from typing import Any
 
+from postbus.store import appending, messages, search
 from postbus.store import flags as flagbits
-from postbus.store import messages, search
 from postbus.store.db import Tx
 from postbus.store.errors import NotFound
 from postbus.store.mailboxes import get, get_by_id
@@ -177,10 +177,8 @@ async def append_all(
 ) -> list[Appended]:
     """Append (message, flags, received) in order, in one transaction: a refusal of any one
     (OverQuota, ...) refuses them all (RFC 3502 §6.3.11)."""
-    return [
-        await messages.append(tx, account_id, mailbox_id, new, flags, received or now, now)
-        for new, flags, received in items
-    ]
+    batch = [appending.Incoming(new, flags, received) for new, flags, received in items]
+    return await appending.append_batch(tx, account_id, mailbox_id, batch, now)
 
 
 async def replace_message(
@@ -201,7 +199,7 @@ async def replace_message(
     gone = await messages.expunge(tx, account_id, source_id, ranges, now)
     if gone != [old_uid]:
         raise NotFound("the message to replace is gone")
-    return await messages.append(tx, account_id, target_id, new, flags, received or now, now)
+    return await appending.append(tx, account_id, target_id, new, flags, received or now, now)
 
 
 async def recent_sent_copy(

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from postbus.store import flags as flagbits
 from postbus.store import search
@@ -26,32 +25,9 @@ from postbus.store.db import Row, Tx
 from postbus.store.errors import AccountDisabled, InvalidName, NotFound, OverQuota
 from postbus.store.events import EventKind, MailboxEvent
 from postbus.store.mailboxes import get_by_id, has_children
-from postbus.store.models import Appended, MessageSummary, StoredMessage
+from postbus.store.models import MessageSummary, StoredMessage
 
 UidRanges = Sequence[tuple[int, int]]  # inclusive (first, last) pairs
-
-
-@dataclass(frozen=True, slots=True)
-class NewMessage:
-    """The columns of a message row, as the parse-once step produced them."""
-
-    blob_hash: str
-    size: int
-    sent: int | None
-    subject: str
-    base_subject: str
-    from_name: str
-    from_email: str
-    to_text: str
-    cc_text: str
-    message_id_header: str | None
-    thread_refs: tuple[str, ...]  # In-Reply-To first, then References newest first
-    preview: str
-    has_attachment: bool
-    envelope: str
-    body_structure: str
-    attachments: str
-    search_text: str
 
 
 def uid_condition(ranges: UidRanges, first_arg: int) -> tuple[str, list[int]]:
@@ -76,7 +52,7 @@ def uid_condition(ranges: UidRanges, first_arg: int) -> tuple[str, list[int]]:
     return "(" + " OR ".join(parts) + ")", args
 
 
-async def _check_quota(tx: Tx, account_id: int, size: int, count: int) -> None:
+async def enforce_quota(tx: Tx, account_id: int, size: int, count: int) -> None:
     """Refuse what would take the account over its quota (RFC 9208 semantics: usage counts
     every copy). Usage is summed from the mailbox counters, so no row is locked here."""
     row = await tx.fetchrow(
@@ -97,20 +73,7 @@ async def _check_quota(tx: Tx, account_id: int, size: int, count: int) -> None:
         raise OverQuota("mailbox holds too many messages")
 
 
-async def _thread_of(tx: Tx, account_id: int, refs: Iterable[str]) -> int | None:
-    # The nearest known ancestor's thread (RFC 5256 §2.2 REFERENCES, simplified to lookups).
-    for ref in list(refs)[:3]:
-        thread_id = await tx.fetchval(
-            "SELECT thread_id FROM messages WHERE account_id = $1 AND message_id_header = $2"
-            " LIMIT 1",
-            account_id, ref,
-        )
-        if thread_id is not None:
-            return thread_id
-    return None
-
-
-async def _bump(tx: Tx, mailbox_id: int, messages: int, unseen: int, size: int, uids: int) -> Row:
+async def bump(tx: Tx, mailbox_id: int, messages: int, unseen: int, size: int, uids: int) -> Row:
     return await tx.fetchrow(
         "UPDATE mailboxes SET highestmodseq = highestmodseq + 1, uidnext = uidnext + $1,"
         " message_count = message_count + $2, unseen_count = unseen_count + $3,"
@@ -118,83 +81,6 @@ async def _bump(tx: Tx, mailbox_id: int, messages: int, unseen: int, size: int, 
         " RETURNING uidvalidity, uidnext, highestmodseq",
         uids, messages, unseen, size, mailbox_id,
     )
-
-
-async def _insert_message(tx: Tx, account_id: int, new: NewMessage, received: int) -> int:
-    await tx.execute(
-        "INSERT INTO blobs (hash, size, refcount) VALUES ($1, $2, 1) ON CONFLICT (hash)"
-        " DO UPDATE SET refcount = blobs.refcount + 1, unreferenced_since = NULL",
-        new.blob_hash, new.size,
-    )
-    thread_id = await _thread_of(tx, account_id, new.thread_refs)
-    message_id = await tx.fetchval(
-        "INSERT INTO messages (account_id, blob_hash, size, received, sent, subject,"
-        " base_subject, from_name, from_email, to_text, cc_text, message_id_header, thread_id,"
-        " preview, has_attachment, envelope, body_structure, attachments) VALUES ($1, $2, $3,"
-        " $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
-        account_id, new.blob_hash, new.size, received, new.sent, new.subject, new.base_subject,
-        new.from_name, new.from_email, new.to_text, new.cc_text, new.message_id_header,
-        thread_id or 0, new.preview, int(new.has_attachment), new.envelope, new.body_structure,
-        new.attachments,
-    )
-    if thread_id is None:
-        await tx.execute("UPDATE messages SET thread_id = id WHERE id = $1", message_id)
-    await search.index_message(tx, message_id, account_id, new.search_text)
-    return message_id
-
-
-async def append(
-    tx: Tx,
-    account_id: int,
-    mailbox_id: int,
-    new: NewMessage,
-    flags: Iterable[str],
-    received: int,
-    now: int,
-) -> Appended:
-    """Add a new message to a mailbox (SMTP delivery, IMAP APPEND, import)."""
-    await get_by_id(tx, account_id, mailbox_id)
-    await _check_quota(tx, account_id, new.size, 1)
-    message_id = await _insert_message(tx, account_id, new, received)
-    mask, keywords = flagbits.split_flags(flags)
-    uidvalidity, uid, modseq = await _place(
-        tx, mailbox_id, message_id, mask, keywords, new.size, now
-    )
-    tx.notify(MailboxEvent(EventKind.NEW, account_id, mailbox_id, (uid,), modseq))
-    return Appended(mailbox_id, uidvalidity, uid, message_id, modseq)
-
-
-async def _place(
-    tx: Tx, mailbox_id: int, message_id: int, mask: int, keywords: str, size: int, now: int
-) -> tuple[int, int, int]:
-    """Give a message the mailbox's next UID: (uidvalidity, uid, modseq).
-
-    The mailbox row is what concurrent deliveries to one folder queue on; PostgreSQL does the
-    counter update and the membership insert in one statement so the lock is held for one round
-    trip and the commit.
-    """
-    unseen = 0 if mask & flagbits.SEEN else 1
-    if tx.dialect == "postgres":
-        row = await tx.fetchrow(
-            "WITH box AS (UPDATE mailboxes SET highestmodseq = highestmodseq + 1,"
-            " uidnext = uidnext + 1, message_count = message_count + 1,"
-            " unseen_count = unseen_count + $1, total_bytes = total_bytes + $2 WHERE id = $3"
-            " RETURNING uidvalidity, uidnext - 1 AS uid, highestmodseq),"
-            " placed AS (INSERT INTO memberships"
-            " (mailbox_id, uid, message_id, modseq, flags, keywords, saved)"
-            " SELECT $3, uid, $4, highestmodseq, $5, $6, $7 FROM box)"
-            " SELECT uidvalidity, uid, highestmodseq FROM box",
-            unseen, size, mailbox_id, message_id, mask, keywords, now,
-        )
-        return row["uidvalidity"], row["uid"], row["highestmodseq"]
-    state = await _bump(tx, mailbox_id, 1, unseen, size, 1)
-    uid, modseq = state["uidnext"] - 1, state["highestmodseq"]
-    await tx.execute(
-        "INSERT INTO memberships (mailbox_id, uid, message_id, modseq, flags, keywords, saved)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        mailbox_id, uid, message_id, modseq, mask, keywords, now,
-    )
-    return state["uidvalidity"], uid, modseq
 
 
 SUMMARY_SQL = (
@@ -307,7 +193,7 @@ async def set_flags(
     unseen_delta = sum(
         (old & flagbits.SEEN != 0) - (new & flagbits.SEEN != 0) for _, old, new, _ in changes
     )
-    state = await _bump(tx, mailbox_id, 0, unseen_delta, 0, 0)
+    state = await bump(tx, mailbox_id, 0, unseen_delta, 0, 0)
     modseq = state["highestmodseq"]
     await tx.executemany(
         "UPDATE memberships SET flags = $1, keywords = $2, modseq = $3"
@@ -325,7 +211,7 @@ async def _remove_memberships(
     """Take rows (uid, message_id, flags, size) out of a mailbox; returns the new modseq."""
     unseen = sum(1 for row in rows if not row["flags"] & flagbits.SEEN)
     size = sum(row["size"] for row in rows)
-    state = await _bump(tx, mailbox_id, -len(rows), -unseen, -size, 0)
+    state = await bump(tx, mailbox_id, -len(rows), -unseen, -size, 0)
     modseq = state["highestmodseq"]
     await tx.executemany(
         "DELETE FROM memberships WHERE mailbox_id = $1 AND uid = $2",
@@ -405,9 +291,9 @@ async def copy(
         return []
     size = sum(row["size"] for row in rows)
     if check_quota:  # a MOVE adds nothing to the account's usage
-        await _check_quota(tx, account_id, size, len(rows))
+        await enforce_quota(tx, account_id, size, len(rows))
     unseen = sum(1 for row in rows if not row["flags"] & flagbits.SEEN)
-    state = await _bump(tx, target_id, len(rows), unseen, size, len(rows))
+    state = await bump(tx, target_id, len(rows), unseen, size, len(rows))
     first_uid, modseq = state["uidnext"] - len(rows), state["highestmodseq"]
     pairs = [(row["uid"], first_uid + i) for i, row in enumerate(rows)]
     await tx.executemany(

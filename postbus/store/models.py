@@ -94,3 +94,27 @@ class StoredMessage:
     body_structure: str  # JSON, postbus.mime BodyPart
     attachments: str  # JSON
     thread_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadSummary:
+    """One row of the conversation list: a thread as far as it lies in one folder."""
+
+    thread_id: int
+    newest_uid: int  # the thread's newest message in this folder: sort key and page cursor
+    newest_received: int
+    subject: str  # of the newest message
+    preview: str  # of the newest message
+    senders: tuple[str, ...]  # each sender once, oldest first
+    count: int
+    unread: int
+    flagged: bool
+    has_attachment: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadMessage:
+    """One message of a whole conversation, with the folder it is shown from."""
+
+    mailbox_id: int
+    summary: MessageSummary

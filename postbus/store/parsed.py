@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from postbus.store import search
+from postbus.store.appending import NewMessage
 from postbus.store.blobs import BlobRef
-from postbus.store.messages import NewMessage
 
 COMPACT = (",", ":")
 
@@ -49,5 +50,5 @@ def new_message(blob: BlobRef, parsed: Any) -> NewMessage:
         envelope=json.dumps(parsed.envelope, separators=COMPACT),
         body_structure=json.dumps(parsed.body.to_json(), separators=COMPACT),
         attachments=json.dumps(attachments, separators=COMPACT),
-        search_text=parsed.search_text,
+        search_words=search.index_words(parsed.search_text),
     )

@@ -11,7 +11,7 @@ are a bit mask (``flags.py``); other keywords a space-separated, sorted list.
 
 from __future__ import annotations
 
-from postbus.store import credentials, metadata, queue, search, sessions
+from postbus.store import credentials, finder, metadata, queue, search, sessions
 from postbus.store.db import Tx
 
 DDL_TOKENS = {
@@ -137,6 +137,8 @@ MIGRATIONS: list[tuple[int, dict[str, list[str]]]] = [
     (4, sessions.MIGRATION),
     (5, metadata.MIGRATION),
     (6, credentials.MIGRATION),
+    (7, finder.MIGRATION),
+    (8, search.COMPACT_INDEX),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -32,12 +32,18 @@ MIGRATION = {
 }
 
 _COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
-_WORD = re.compile(r"\w+")
+# What FTS5's unicode61 tokenizer keeps together: letters and digits (``_`` separates).
+_WORD = re.compile(r"[^\W_]+")
 _NON_WORD = re.compile(r"[\W_]+")
+_ASCII_SEPARATORS = bytes.maketrans(
+    separators := bytes(c for c in range(128) if not chr(c).isalnum()), b" " * len(separators)
+)
 
 
 def fold(text: str) -> str:
     """Lower-case and strip accents (NFKD, then drop combining marks)."""
+    if text.isascii():
+        return text.lower()
     return _COMBINING.sub("", unicodedata.normalize("NFKD", text)).lower()
 
 
@@ -45,19 +51,50 @@ def words_of(query: str) -> list[str]:
     return _WORD.findall(fold(query))
 
 
-async def index_message(tx: Tx, message_id: int, account_id: int, text: str) -> None:
-    text = text[:MAX_INDEXED_CHARS]
+# Version 8: the index keeps which documents hold a word, not where (``detail=none``) and no
+# per-document sizes (``columnsize=0``): queries are ANDs of single words ordered by date, never
+# phrases or rank, and the index is written in about half the time.
+COMPACT_INDEX = {
+    "sqlite": [
+        "CREATE VIRTUAL TABLE message_words USING fts5("
+        "text, tokenize = 'unicode61 remove_diacritics 2', detail = none, columnsize = 0)",
+        "INSERT INTO message_words (rowid, text) SELECT rowid, text FROM message_text",
+        "DROP TABLE message_text",
+        "ALTER TABLE message_words RENAME TO message_text",
+    ],
+    "postgres": [],
+}
+
+
+def index_words(text: str) -> str:
+    """What the index keeps of a message's text: each folded word once.
+
+    The engines then tokenize a fraction of the text and store no copy of the rest. Words
+    only: PostgreSQL's parser would keep "report-2026.pdf" as one file token. Computed with
+    the parse, outside the database writer. ASCII separators go in one ``bytes.translate``;
+    only the few words left with other characters need the (slow) Unicode pattern.
+    """
+    folded = fold(text[:MAX_INDEXED_CHARS])
+    words = dict.fromkeys(folded.encode().translate(_ASCII_SEPARATORS).decode().split())
+    for word in [word for word in words if not word.isascii()]:
+        parts = [part for part in _NON_WORD.split(word) if part]
+        if parts != [word]:
+            del words[word]
+            words.update(dict.fromkeys(parts))
+    return " ".join(words)
+
+
+async def index_messages(tx: Tx, account_id: int, words: list[tuple[int, str]]) -> None:
+    """Index (message id, ``index_words`` output) pairs of one account."""
     if tx.dialect == "sqlite":
-        await tx.execute("INSERT INTO message_text (rowid, text) VALUES ($1, $2)", message_id, text)
-    else:
-        await tx.execute(
-            "INSERT INTO message_text (message_id, account_id, document)"
-            " VALUES ($1, $2, to_tsvector('simple', $3))",
-            message_id,
-            account_id,
-            # Words only: PostgreSQL's parser would keep "report-2026.pdf" as one file token.
-            _NON_WORD.sub(" ", fold(text)),
-        )
+        await tx.executemany("INSERT INTO message_text (rowid, text) VALUES ($1, $2)", words)
+        return
+    # strip(): no positions, as queries are ANDs of words, never phrases.
+    await tx.executemany(
+        "INSERT INTO message_text (message_id, account_id, document)"
+        " VALUES ($1, $2, strip(to_tsvector('simple', $3)))",
+        [(message_id, account_id, text) for message_id, text in words],
+    )
 
 
 async def remove_message(tx: Tx, message_id: int) -> None:

@@ -12,16 +12,32 @@ from __future__ import annotations
 
 import asyncio
 import mmap
+import multiprocessing
+import os
 import time
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from postbus import mime
-from postbus.store import directory, gc, mailboxes, messages, schema, settings
+from postbus.store import (
+    appending,
+    bulk,
+    correspondents,
+    directory,
+    finder,
+    gc,
+    mailboxes,
+    messages,
+    schema,
+    settings,
+    threads,
+)
 from postbus.store.blobs import BlobRef, BlobStore
 from postbus.store.bodies import BodyWriter
+from postbus.store.correspondents import Correspondent
 from postbus.store.db import Database, Operation, T
 from postbus.store.errors import StoreError
 from postbus.store.events import EventBus
@@ -33,10 +49,14 @@ from postbus.store.models import (
     Mailbox,
     MessageSummary,
     StoredMessage,
+    ThreadMessage,
+    ThreadSummary,
 )
 from postbus.store.parsed import new_message
 from postbus.store.postgres import PostgresDatabase
 from postbus.store.sqlite import SqliteDatabase
+
+Batch = Sequence[tuple[bytes, Iterable[str], int | None]]  # (raw message, flags, received)
 
 PARSE_IN_THREAD_ABOVE = 512 * 1024
 IO_THREADS = 8
@@ -54,6 +74,7 @@ class Store:
         self.events: EventBus = db.events
         self._io = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="postbus-blob")
         self._bodies = BodyWriter(blobs, self._io)
+        self._workers: ProcessPoolExecutor | None = None
 
     @property
     def dialect(self) -> str:
@@ -63,6 +84,8 @@ class Store:
         await self._bodies.close()
         await self.db.close()
         self._io.shutdown(wait=True)
+        if self._workers is not None:
+            self._workers.shutdown(wait=True)
 
     async def write(self, op: Operation[T]) -> T:
         return await self.db.write(op)
@@ -166,7 +189,7 @@ class Store:
         flag_list = tuple(flags)
         now = _now()
         return await self.write(
-            lambda tx: messages.append(
+            lambda tx: appending.append(
                 tx, account_id, mailbox_id, new, flag_list, received or now, now
             )
         )
@@ -188,7 +211,7 @@ class Store:
 
         async def one(account_id: int, mailbox_id: int, flags: tuple[str, ...]) -> Appended:
             return await self.write(
-                lambda tx: messages.append(
+                lambda tx: appending.append(
                     tx, account_id, mailbox_id, new, flags, received or now, now
                 )
             )
@@ -201,6 +224,60 @@ class Store:
             if isinstance(outcome, BaseException) and not isinstance(outcome, StoreError):
                 raise outcome
         return list(outcomes)  # type: ignore[arg-type]
+
+    async def append_batch(self, account_id: int, mailbox_id: int, batch: Batch) -> list[Appended]:
+        """Store (raw message, flags, received) in order, all or none.
+
+        Bodies are written and parsed in a worker process (``bulk.prepare``), made durable in
+        one flush, and their rows committed as one operation.
+        """
+        incoming = await self._prepare(batch)
+        return await self._commit(account_id, mailbox_id, incoming)
+
+    async def append_batches(
+        self, account_id: int, mailbox_id: int, batches: AsyncIterable[Batch], in_flight: int = 4
+    ) -> AsyncIterator[list[Appended]]:
+        """``append_batch`` for a stream of batches (``postbus import``): several are prepared
+        at once, so every core has work, and committed in order, so UIDs follow the source."""
+        preparing: deque[asyncio.Task[list[appending.Incoming]]] = deque()
+        try:
+            async for batch in batches:
+                preparing.append(asyncio.ensure_future(self._prepare(batch)))
+                if len(preparing) >= in_flight:
+                    yield await self._commit(account_id, mailbox_id, await preparing.popleft())
+            while preparing:
+                yield await self._commit(account_id, mailbox_id, await preparing.popleft())
+        finally:
+            for task in preparing:
+                task.cancel()
+            await asyncio.gather(*preparing, return_exceptions=True)
+
+    async def _prepare(self, batch: Batch) -> list[appending.Incoming]:
+        prepared = await asyncio.get_running_loop().run_in_executor(
+            self._worker_pool(), bulk.prepare, str(self.blobs.root), [raw for raw, *_ in batch]
+        )
+        await self._bodies.publish([pending for pending, _ in prepared])
+        return [
+            appending.Incoming(new, tuple(flags), received)
+            for (_, new), (_, flags, received) in zip(prepared, batch, strict=True)
+        ]
+
+    async def _commit(
+        self, account_id: int, mailbox_id: int, incoming: list[appending.Incoming]
+    ) -> list[Appended]:
+        now = _now()
+        return await self.write(
+            lambda tx: appending.append_batch(tx, account_id, mailbox_id, incoming, now)
+        )
+
+    def _worker_pool(self) -> ProcessPoolExecutor:
+        if self._workers is None:
+            # spawn, not fork: this process has threads (the writers) that a fork would copy
+            # mid-flight.
+            self._workers = ProcessPoolExecutor(
+                os.cpu_count() or 1, mp_context=multiprocessing.get_context("spawn")
+            )
+        return self._workers
 
     async def _parse(self, source: bytes | Path) -> Any:
         if isinstance(source, Path):
@@ -235,6 +312,12 @@ class Store:
             # A small body comes from the page cache faster than a thread hand-off.
             return self.blobs.read(stored.blob_hash)
         return await self._blocking(self.blobs.read, stored.blob_hash)
+
+    async def correspondents(
+        self, account_id: int, prefix: str, limit: int = 8
+    ) -> list[Correspondent]:
+        """Address suggestions for the compose form (``correspondents.py``)."""
+        return await self.read(lambda tx: correspondents.suggest(tx, account_id, prefix, limit))
 
     async def set_flags(
         self,
@@ -280,6 +363,37 @@ class Store:
     ) -> list[tuple[int, int, int]]:
         return await self.read(
             lambda tx: messages.search_text(tx, account_id, query, mailbox_id, limit)
+        )
+
+    async def find(
+        self, account_id: int, criteria: finder.Criteria, limit: int = 50, offset: int = 0
+    ) -> list[ThreadMessage]:
+        """Search with filters (``finder.py``): one page, newest first, with each folder."""
+        return await self.read(lambda tx: finder.find(tx, account_id, criteria, limit, offset))
+
+    # -- conversations ------------------------------------------------------------------------
+
+    async def thread_page(
+        self, account_id: int, mailbox_id: int, limit: int = 50, before_uid: int | None = None
+    ) -> list[ThreadSummary]:
+        return await self.read(
+            lambda tx: threads.thread_page(tx, account_id, mailbox_id, limit, before_uid)
+        )
+
+    async def conversation(
+        self, account_id: int, thread_id: int, opened_from: int,
+        limit: int = threads.CONVERSATION_LIMIT,
+    ) -> list[ThreadMessage]:
+        return await self.read(
+            lambda tx: threads.conversation(tx, account_id, thread_id, opened_from, limit)
+        )
+
+    async def thread_uids(
+        self, account_id: int, mailbox_id: int, thread_ids: Iterable[int]
+    ) -> list[int]:
+        wanted = list(thread_ids)
+        return await self.read(
+            lambda tx: threads.thread_uids(tx, account_id, mailbox_id, wanted)
         )
 
     # -- settings, audit, maintenance ---------------------------------------------------------
