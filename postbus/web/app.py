@@ -19,7 +19,18 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from postbus.web import auth, compose, events, folders, mail, message, pages, settings
+from postbus.web import (
+    auth,
+    compose,
+    conversation,
+    events,
+    folders,
+    mail,
+    message,
+    pages,
+    search,
+    settings,
+)
 from postbus.web.security import SMALL_BODY, SecurityHeaders
 
 STATIC = Path(__file__).parent / "static"
@@ -29,14 +40,18 @@ def make_app(service: Any) -> Starlette:
     """The ASGI app over ``service`` (a ``postbus.server.Service``: config, store, auth)."""
     upload_limit = service.config.limits.max_message_size * 4 // 3 + 1024 * 1024
 
+    big_bodies = {"/compose", "/compose/upload", "/compose/plain"}
+
     def body_limit(path: str) -> int:
-        return upload_limit if path == "/compose" else SMALL_BODY
+        return upload_limit if path in big_bodies else SMALL_BODY
 
     app = Starlette(
         routes=[
             *auth.routes,
             *mail.routes,
             *message.routes,
+            *conversation.routes,
+            *search.routes,
             *folders.routes,
             *compose.routes,
             *settings.routes,

@@ -1,4 +1,10 @@
-"""Writing mail: new, reply, reply all, forward, drafts (plain text in this increment).
+"""Writing mail: new, reply, reply all, forward, drafts; rich text or plain.
+
+The form carries both ``body`` (the textarea: plain text, all there is without JavaScript) and
+``html`` (the rich-text editor's HTML) with ``format`` saying which one counts. Rich text is
+sanitised here (``htmlmail.sanitise_composed``) and sent as multipart/alternative with a
+text/plain part made from it (``plaintext.py``); a draft keeps the HTML, so reopening it
+restores the rich text.
 
 A reply keeps the thread (RFC 5322 §3.6.4: In-Reply-To is the parent's Message-ID,
 References the parent's References plus it) and quotes the parent below the cursor. A forward
@@ -9,6 +15,7 @@ Drafts (\\Draft \\Seen) and removes the draft it replaces.
 from __future__ import annotations
 
 import contextlib
+import html
 import time
 from email.utils import formataddr
 
@@ -22,10 +29,12 @@ from postbus.mime import find_part
 from postbus.mime.addresses import Address
 from postbus.smtp.sending import file_copy
 from postbus.store import NotFound, StoreError
-from postbus.web import reading, session
+from postbus.web import reading, session, staging, suggest
+from postbus.web.htmlmail import sanitise_composed
 from postbus.web.mail import mailbox_or_404
-from postbus.web.outgoing import Outgoing, SendError, Upload, build, send
+from postbus.web.outgoing import Outgoing, SendError, Upload, build, send, set_html
 from postbus.web.pages import gettext_for, navigation, redirect, render, signed_in, store_of
+from postbus.web.plaintext import html_to_plain
 from postbus.web.session import SignedIn
 
 SIGNATURE_SETTING = "web.signature"
@@ -71,6 +80,20 @@ def _signature(user: SignedIn) -> str:
     return f"\n\n-- \n{text}" if text else ""
 
 
+def as_html(text: str) -> str:
+    """Plain text as the editor writes it: one ``div`` per line, ``<div><br></div>`` if empty."""
+    return "".join(f"<div>{html.escape(line)}</div>" if line.strip() else "<div><br></div>"
+                   for line in text.split("\n"))
+
+
+def _draft_html(source: reading.Reading, raw: bytes) -> str:
+    """The HTML part of a draft we saved, cleaned again (a draft can come in by IMAP)."""
+    for part in source.shown:
+        if part.subtype == "html":
+            return sanitise_composed(reading.part_text(raw, part))
+    return ""
+
+
 async def _own_addresses(request: Request, user: SignedIn) -> list[str]:
     found = await store_of(request).list_addresses(user.account.id)
     primary = [a.address for a in found if a.is_primary]
@@ -83,7 +106,9 @@ async def _form_page(
     status: int = 200,
 ) -> Response:
     values.setdefault("keep", [])
+    values.setdefault("staged", [])
     return render(request, "compose.html", {
+        "max_file": staging.file_limit(request),
         "folders": await navigation(request, user), "folder": None,
         "from_addresses": await _own_addresses(request, user), "error": error, **values,
     }, status=status)
@@ -98,19 +123,22 @@ async def compose_page(request: Request, user: SignedIn) -> Response:
         "from_address": own[0], "to": params.get("to", "")[:MAX_FIELD], "cc": "", "bcc": "",
         "subject": params.get("subject", "")[:MAX_FIELD], "body": _signature(user),
         "in_reply_to": "", "references": "", "source": "", "draft": "", "reply": "",
-        "mode": "",
+        "mode": "", "html": as_html(_signature(user)) if _signature(user) else "",
+        "format": "html",
     }
     draft_ref = _ref(params.get("draft"))
     reply_ref = _ref(params.get("reply"))
     mode = params.get("mode", "reply")
     if draft_ref is not None:
         source, raw = await _source(request, user, draft_ref)
+        rich = _draft_html(source, raw)
         values.update({
+            "html": rich, "format": "html" if rich else "plain",
             "to": ", ".join(_addr(a) for a in source.to),
             "cc": ", ".join(_addr(a) for a in source.cc),
             "bcc": _draft_bcc(raw),
             "subject": source.subject,
-            "body": reading.plain_quote(source, raw),
+            "body": html_to_plain(rich) if rich else reading.plain_quote(source, raw),
             "in_reply_to": " ".join(source.in_reply_to),
             "references": " ".join(source.references),
             "draft": f"{draft_ref[0]}:{draft_ref[1]}",
@@ -126,6 +154,7 @@ async def compose_page(request: Request, user: SignedIn) -> Response:
         values["reply"] = f"{reply_ref[0]}:{reply_ref[1]}"
         values["mode"] = mode
         values["body"] = _signature(user) + str(values["body"])
+        values["html"] = as_html(_signature(user)) + str(values["html"])
         if mode == "forward":
             values["source"] = values["reply"]
             values["source_attachments"] = source.attachments
@@ -159,8 +188,10 @@ def _reply_values(
             f"To: {', '.join(_addr(a) for a in source.to)}",
             "", quoted,
         ]
+        head = "\n".join(line for line in lines[:-1] if line is not None)
         return {"to": "", "cc": "", "subject": _prefixed("Fwd:", source.subject),
                 "body": "\n".join(line for line in lines if line is not None),
+                "html": as_html(head) + f"<blockquote>{as_html(quoted)}</blockquote>",
                 "in_reply_to": "", "references": ""}
     reply_to = source.reply_to or source.from_
     to = [_addr(a) for a in reply_to]
@@ -185,6 +216,7 @@ def _reply_values(
         "to": ", ".join(to), "cc": ", ".join(cc),
         "subject": _prefixed("Re:", source.subject),
         "body": f"\n\n{intro}\n{quote}",
+        "html": as_html(f"\n\n{intro}") + f"<blockquote>{as_html(quoted)}</blockquote>",
         "in_reply_to": source.message_id or "",
         "references": references.strip(),
     }
@@ -209,6 +241,14 @@ async def _uploads(
             raise SendError("too_large")
         out.append(Upload(item.filename[:200], item.content_type or
                           "application/octet-stream", data))
+    for token in form.getlist("staged"):
+        staged = await staging.read(request, user, token) if isinstance(token, str) else None
+        if staged is None:
+            raise SendError("staged_missing")
+        total += len(staged.data)
+        if total > limit:
+            raise SendError("too_large")
+        out.append(staged)
     source = _ref(_text(form, "source"))
     keep = {value for value in form.getlist("keep") if isinstance(value, str)}
     if source is not None and keep:
@@ -235,6 +275,7 @@ def _error_text(request: Request, error: SendError) -> str:
         "too_large": _("The message with its attachments is too large."),
         "delivery_failed": _("The message could not be delivered to %(detail)s."),
         "bad_from": _("You cannot send from that address."),
+        "staged_missing": _("An attachment is no longer there; please attach it again."),
     }
     return texts.get(error.code, error.code) % {"detail": error.detail}
 
@@ -253,6 +294,9 @@ async def compose_post(request: Request, user: SignedIn) -> Response:
         in_reply_to=_text(form, "in_reply_to", 1000).replace("\n", " "),
         references=_text(form, "references", 8000).replace("\n", " "),
     )
+    rich = _text(form, "format") == "html"
+    if rich:
+        set_html(outgoing, _text(form, "html", MAX_BODY))
     values: dict[str, object] = {
         "from_address": outgoing.from_address, "to": outgoing.to, "cc": outgoing.cc,
         "bcc": outgoing.bcc, "subject": outgoing.subject, "body": outgoing.body,
@@ -260,6 +304,8 @@ async def compose_post(request: Request, user: SignedIn) -> Response:
         "source": _text(form, "source"), "draft": _text(form, "draft"),
         "reply": _text(form, "reply"), "mode": _text(form, "mode"),
         "keep": [v for v in form.getlist("keep") if isinstance(v, str)],
+        "html": outgoing.html, "format": "html" if rich else "plain",
+        "staged": staging.listed(request, user, form.getlist("staged")),
     }
     store = store_of(request)
     try:
@@ -268,6 +314,7 @@ async def compose_post(request: Request, user: SignedIn) -> Response:
         outgoing.attachments = await _uploads(request, user, form, limit)
         if form.get("action") == "save":
             await _save_draft(request, user, outgoing, _ref(_text(form, "draft")))
+            staging.discard(request, user, form.getlist("staged"))
             return redirect(f"/mail/{(await _drafts_id(request, user))}?notice=saved")
         await send(
             store, user.account.id, outgoing,
@@ -277,6 +324,7 @@ async def compose_post(request: Request, user: SignedIn) -> Response:
         )
     except SendError as error:
         return await _form_page(request, user, values, _error_text(request, error), 400)
+    staging.discard(request, user, form.getlist("staged"))
     reply = _ref(values["reply"])  # type: ignore[arg-type]
     if reply is not None and values["mode"] in ("reply", "all"):
         with contextlib.suppress(StoreError):
@@ -319,7 +367,19 @@ async def _drop(request: Request, user: SignedIn, ref: tuple[int, int]) -> None:
         await store.expunge(user.account.id, mailbox.id, [(ref[1], ref[1])])
 
 
+@signed_in
+async def plain_version(request: Request, user: SignedIn) -> Response:
+    """The editor's HTML as the plain-text part would carry it, for the "plain text" switch
+    (one converter, on the server, for both)."""
+    form = await session.checked_form(request, user.csrf, max_part_size=MAX_BODY + 65536)
+    text = html_to_plain(sanitise_composed(_text(form, "html", MAX_BODY)))
+    return Response(text, media_type="text/plain; charset=utf-8")
+
+
 routes = [
     Route("/compose", compose_page, methods=["GET"]),
     Route("/compose", compose_post, methods=["POST"]),
+    Route("/compose/plain", plain_version, methods=["POST"]),
+    *staging.routes,
+    *suggest.routes,
 ]

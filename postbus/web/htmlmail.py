@@ -67,12 +67,7 @@ def sanitise(markup: str, raw: bytes, body: BodyPart, show_remote: bool) -> Sani
         if tag == "img" and name == "src":
             return image(value)
         if name in ("href", "cite", "src", "background"):
-            lowered = value.strip().lower()
-            if lowered.startswith(("http:", "https:", "mailto:")):
-                return value
-            if tag == "a" and lowered.startswith("#"):
-                return value
-            return None
+            return _safe_link(tag, value)
         if name == "style" and not show_remote and "url(" in value.lower():
             result.blocked += 1  # kept: the frame's CSP (img-src data:) stops the load
         return value
@@ -93,6 +88,39 @@ def sanitise(markup: str, raw: bytes, body: BodyPart, show_remote: bool) -> Sani
         # remote CSS in <style>: the frame's CSP blocks it; count it so "show images" appears
         result.blocked += result.html.lower().count("url(http")
     return result
+
+
+def _safe_link(tag: str, value: str) -> str | None:
+    lowered = value.strip().lower()
+    if lowered.startswith(("http:", "https:", "mailto:")):
+        return value
+    if tag == "a" and lowered.startswith("#"):
+        return value
+    return None
+
+
+# What the compose editor makes (Squire: b, i, u, lists, blockquote, links; one div per line),
+# and nothing more: the HTML part we send is plain structure, no style, no image, no class.
+COMPOSED_TAGS = {"a", "b", "strong", "i", "em", "u", "s", "ul", "ol", "li", "blockquote", "p",
+                 "div", "br", "span", "pre", "code", "h1", "h2", "h3", "h4", "hr", "sub", "sup"}
+COMPOSED_ATTRIBUTES = {"a": {"href"}, "*": {"dir"}}
+
+
+def sanitise_composed(markup: str) -> str:
+    """HTML from the compose form (or a draft being reopened) made safe to send and to edit:
+    the same nh3 cleaning as mail we show, with the editor's small set of tags."""
+    return nh3.clean(
+        markup,
+        tags=COMPOSED_TAGS,
+        clean_content_tags={"script", "style", "title", "template", "noscript", "iframe",
+                            "object", "embed", "svg", "math"},
+        attributes=COMPOSED_ATTRIBUTES,
+        attribute_filter=lambda tag, name, value: (
+            _safe_link(tag, value) if name == "href" else value),
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer",
+        strip_comments=True,
+    )
 
 
 def plain_as_html(text: str) -> str:

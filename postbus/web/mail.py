@@ -1,13 +1,14 @@
-"""The mail pages: a folder's message list, the actions on selected messages, search.
+"""The mail pages: a folder's list (of messages, or of conversations: a per-user setting),
+and the actions on selected messages or conversations.
 
-URLs name folders by id and messages by UID (``/mail/12/345``); the store checks that the
-folder belongs to the signed-in account on every call, so one account never reaches another's
-data by changing a number.
+URLs name folders by id and messages by UID (``/mail/12/345``), conversations by thread id
+(``/mail/12/thread/678``); the store checks that the folder and the thread belong to the
+signed-in account on every call, so one account never reaches another's data by changing a
+number.
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 from starlette.datastructures import FormData
@@ -16,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from postbus.store import NotFound, StoreError
-from postbus.store.models import Mailbox, MessageSummary
+from postbus.store import NotFound
+from postbus.store.models import Mailbox, MessageSummary, ThreadSummary
 from postbus.web import formats, session
 from postbus.web.pages import gettext_for, navigation, redirect, render, safe_next, signed_in
 from postbus.web.pages import store_of as store_for
@@ -26,7 +27,13 @@ from postbus.web.session import SignedIn
 PAGE_SIZE_SETTING = "web.page_size"
 DEFAULT_PAGE_SIZE = 50
 PAGE_SIZES = (25, 50, 100)
-SEARCH_LIMIT = 200
+LIST_MODE_SETTING = "web.list_mode"
+CONVERSATIONS = "conversations"
+MESSAGES = "messages"
+
+
+def conversation_mode(user: SignedIn) -> bool:
+    return user.settings.get(LIST_MODE_SETTING) == CONVERSATIONS
 
 
 def page_size(user: SignedIn) -> int:
@@ -85,6 +92,26 @@ class Row:
         return f"/mail/{self.mailbox_id}/{self.summary.uid}"
 
 
+@dataclass(frozen=True, slots=True)
+class ThreadRow:
+    """A conversation list row: one thread as far as it lies in this folder."""
+
+    thread: ThreadSummary
+    mailbox_id: int
+
+    @property
+    def unread(self) -> bool:
+        return self.thread.unread > 0
+
+    @property
+    def flagged(self) -> bool:
+        return self.thread.flagged
+
+    @property
+    def href(self) -> str:
+        return f"/mail/{self.mailbox_id}/thread/{self.thread.thread_id}"
+
+
 async def mailbox_or_404(request: Request, user: SignedIn, mailbox_id: int) -> Mailbox:
     for mailbox in await store_for(request).list_mailboxes(user.account.id):
         if mailbox.id == mailbox_id:
@@ -101,18 +128,30 @@ def int_param(value: str | None) -> int | None:
 async def list_context(
     request: Request, user: SignedIn, mailbox: Mailbox, before: int | None
 ) -> dict[str, object]:
-    """What the message list needs: the folder tree, this folder, one page of rows."""
+    """What the list needs: the folder tree, this folder, one page of rows (messages, or
+    conversations in that mode; ``before`` pages by UID either way)."""
     folders = await navigation(request, user)
     current = next(f for f in folders if f.id == mailbox.id)
     size = page_size(user)
-    summaries = await store_for(request).newest(user.account.id, mailbox.id, size + 1, before)
-    rows = [Row(s, mailbox.id) for s in summaries[:size]]
+    store = store_for(request)
+    conversations = conversation_mode(user)
+    rows: list[Row] | list[ThreadRow]
+    if conversations:
+        threads = await store.thread_page(user.account.id, mailbox.id, size + 1, before)
+        rows = [ThreadRow(t, mailbox.id) for t in threads[:size]]
+        more = len(threads) > size
+        older = rows[-1].thread.newest_uid if more and rows else None
+    else:
+        summaries = await store.newest(user.account.id, mailbox.id, size + 1, before)
+        rows = [Row(s, mailbox.id) for s in summaries[:size]]
+        older = rows[-1].summary.uid if len(summaries) > size else None
     return {
         "folders": folders,
         "folder": current,
         "rows": rows,
+        "conversations": conversations,
         "before": before,
-        "older": rows[-1].summary.uid if len(summaries) > size else None,
+        "older": older,
         "show_to": current.special in ("sent", "drafts"),
         "targets": [f for f in folders if f.id != mailbox.id],
         "notice": notices(request),
@@ -138,12 +177,23 @@ async def folder_page(request: Request, user: SignedIn) -> Response:
 ACTIONS = {"read", "unread", "flag", "unflag", "delete", "archive", "spam", "notspam", "move"}
 
 
-def selected_uids(form: FormData) -> list[int]:
+def selected_uids(form: FormData, name: str = "uid") -> list[int]:
     uids = []
-    for value in form.getlist("uid")[:10000]:
+    for value in form.getlist(name)[:10000]:
         if isinstance(value, str) and value.isdigit() and len(value) < 19:
             uids.append(int(value))
     return uids
+
+
+async def selected(request: Request, user: SignedIn, mailbox: Mailbox, form: FormData
+                   ) -> list[int]:
+    """The UIDs a form selects: messages by UID, and conversations (``thread``) as all their
+    messages in this folder."""
+    uids = selected_uids(form)
+    threads = selected_uids(form, "thread")
+    if threads:
+        uids += await store_for(request).thread_uids(user.account.id, mailbox.id, threads)
+    return sorted(set(uids))
 
 
 async def apply_action(
@@ -201,7 +251,7 @@ async def act(request: Request, user: SignedIn) -> Response:
     action = str(form.get("action") or "")
     if action not in ACTIONS:
         raise HTTPException(400)
-    uids = selected_uids(form)
+    uids = await selected(request, user, mailbox, form)
     back = safe_next(str(form.get("back") or f"/mail/{mailbox.id}"))
     if not uids:
         return redirect(back)
@@ -211,49 +261,30 @@ async def act(request: Request, user: SignedIn) -> Response:
     except NotFound as exc:
         raise HTTPException(404) from exc
     if notice and action not in ("read", "unread", "flag", "unflag"):
-        # the message that was open is gone from this folder: back to the list
-        if back.startswith(f"/mail/{mailbox.id}/"):
+        # the message that was open is gone from this folder: back to the list (a
+        # conversation stays open: its other messages are still there)
+        if back.startswith(f"/mail/{mailbox.id}/") and "/thread/" not in back:
             back = f"/mail/{mailbox.id}"
         separator = "&" if "?" in back else "?"
         back = f"{back}{separator}notice={notice}"
     return redirect(back)
 
 
-# -- search -----------------------------------------------------------------------------------
-
-
 @signed_in
-async def search(request: Request, user: SignedIn) -> Response:
-    query = request.query_params.get("q", "").strip()[:200]
-    folders = await navigation(request, user)
-    labels = {f.id: f.label for f in folders}
-    rows: list[Row] = []
-    store = store_for(request)
-    if query:
-        hits = await store.search(user.account.id, query, None, SEARCH_LIMIT)
-        by_mailbox: dict[int, list[int]] = {}
-        for mailbox_id, uid, _message_id in hits:
-            by_mailbox.setdefault(mailbox_id, []).append(uid)
-        found: dict[tuple[int, int], MessageSummary] = {}
-        for mailbox_id, uids in by_mailbox.items():
-            with contextlib.suppress(StoreError):
-                for summary in await store.summaries(
-                    user.account.id, mailbox_id, formats.uid_ranges(uids)
-                ):
-                    found[(mailbox_id, summary.uid)] = summary
-        for mailbox_id, uid, _message_id in hits:
-            summary = found.get((mailbox_id, uid))
-            if summary is not None:
-                rows.append(Row(summary, mailbox_id, labels.get(mailbox_id, "")))
-    return render(request, "search.html", {
-        "folders": folders, "folder": None, "rows": rows, "query": query,
-        "limit": SEARCH_LIMIT,
-    })
+async def list_mode(request: Request, user: SignedIn) -> Response:
+    """The toggle on the list: messages or conversations, kept as the user's setting."""
+    form = await session.checked_form(request, user.csrf)
+    mailbox = await mailbox_or_404(request, user, request.path_params["mailbox"])
+    mode = str(form.get("mode") or "")
+    if mode not in (MESSAGES, CONVERSATIONS):
+        raise HTTPException(400)
+    await store_for(request).set_setting(user.account.id, LIST_MODE_SETTING, mode)
+    return redirect(f"/mail/{mailbox.id}")
 
 
 routes = [
     Route("/mail", inbox, methods=["GET"]),
     Route("/mail/{mailbox:int}", folder_page, methods=["GET"]),
     Route("/mail/{mailbox:int}/act", act, methods=["POST"]),
-    Route("/search", search, methods=["GET"]),
+    Route("/mail/{mailbox:int}/mode", list_mode, methods=["POST"]),
 ]

@@ -9,6 +9,7 @@ seen. Nothing is reported "sent" before every copy is committed (design.md "Dura
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,8 +25,11 @@ from postbus.smtp.sending import send as send_message
 from postbus.smtp.srs import SrsForwarder
 from postbus.store import InvalidName, Store
 from postbus.store.directory import normalise_address
+from postbus.web.htmlmail import sanitise_composed
+from postbus.web.plaintext import html_to_plain
 
 log = logging.getLogger("postbus.web")
+_TOKEN = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +47,26 @@ class Outgoing:
     cc: str = ""
     bcc: str = ""
     subject: str = ""
-    body: str = ""
+    body: str = ""  # text/plain; made from ``html`` when that is set (``set_html``)
+    html: str = ""  # sanitised fragment of the editor, or "" for a plain-text message
     in_reply_to: str = ""
     references: str = ""
     attachments: list[Upload] = field(default_factory=list)
+
+
+def set_html(outgoing: Outgoing, markup: str) -> None:
+    """The editor's HTML, sanitised, and the plain-text alternative made from it."""
+    outgoing.html = sanitise_composed(markup)
+    outgoing.body = html_to_plain(outgoing.html)
+    if not outgoing.body.strip():
+        outgoing.html = ""  # nothing written: a plain message, not an empty HTML part
+
+
+def html_document(fragment: str) -> str:
+    return (
+        '<!doctype html>\n<html><head><meta charset="utf-8"></head>\n'
+        f"<body>{fragment}</body></html>\n"
+    )
 
 
 class SendError(Exception):
@@ -109,9 +129,15 @@ def build(outgoing: Outgoing, *, now: float | None = None, draft: bool = False) 
     if not body.endswith("\n"):
         body += "\n"
     msg.set_content(body, subtype="plain", charset="utf-8")
+    if outgoing.html:
+        # RFC 2046 §5.1.4: alternatives in increasing order of preference, plain text first.
+        msg.add_alternative(html_document(outgoing.html), subtype="html", charset="utf-8")
     for upload in outgoing.attachments:
-        maintype, _, subtype = upload.content_type.partition("/")
-        if not maintype or not subtype or maintype == "multipart":
+        maintype, _, subtype = upload.content_type.lower().partition("/")
+        # The browser's word for the type: only a plain RFC 2045 §5.1 token pair is used.
+        if not (_TOKEN.fullmatch(maintype) and _TOKEN.fullmatch(subtype)) or maintype in (
+            "multipart", "message"
+        ):
             maintype, subtype = "application", "octet-stream"
         if maintype == "text":
             msg.add_attachment(upload.data, maintype="application", subtype="octet-stream",

@@ -63,9 +63,26 @@ def test_main_pages_have_no_serious_violations(server: LiveServer, browser: Any,
         page.keyboard.press("Escape")
         for name, path in (("compose", "/compose"), ("settings", "/settings"),
                            ("client setup", "/settings/setup"), ("folders", "/folders"),
-                           ("search", "/search?q=invoice")):
+                           ("search", "/search?q=invoice"),
+                           ("search filters", "/search?from=priya&has=attachment")):
             page.goto(base + path)
+            if name == "compose":  # with its editor, and its suggestions open
+                page.wait_for_selector("#editor[contenteditable=true]")
+                page.click("#to")
+                page.keyboard.type("le")
+                page.locator("#to-suggestions [role=option]").first.wait_for()
+                page.keyboard.press("ArrowDown")
             problems[name] = violations(page)
+        page.goto(base + "/mail")
+        page.click(".view-toggle button[value=conversations]")
+        page.wait_for_selector("ul.conversations")
+        problems["conversations"] = violations(page)
+        page.click("ul.conversations a.row-link:has-text('Booking the cabin')")
+        page.wait_for_selector("ol.thread")
+        problems["conversation"] = violations(page)
+        page.goto(base + "/mail")
+        page.click(".view-toggle button[value=messages]")
+        page.wait_for_selector("ul.messages:not(.conversations)")
     finally:
         context.close()
     report = [f"{name}: {line}" for name, found in problems.items() for line in found]

@@ -79,9 +79,12 @@ def test_compose_to_another_local_user(live: LiveServer, page: Any) -> None:
     page.click("a.compose-button")
     page.fill("#to", f"Ann <{OTHER_ADDRESS}>")
     page.fill("#subject", "Lunch on Friday?")
+    page.wait_for_selector("#editor[contenteditable=true]")
+    page.check("#plain-text")  # plain text only, as the writer chose
     page.fill("#body", "Shall we try the new place on the corner?")
     page.set_input_files("#attachment", files=[
         {"name": "menu.txt", "mimeType": "text/plain", "buffer": b"soup\nbread\n"}])
+    page.locator("#staged input[name=staged]").wait_for(state="attached")  # uploaded
     page.click("button[value=send]")
     page.wait_for_url(re.compile(r".*notice=sent$"))
     assert "Your message has been sent." in page.locator(".notice").inner_text()
@@ -104,8 +107,12 @@ def test_reply_keeps_the_thread(live: LiveServer, page: Any) -> None:
     page.wait_for_url(re.compile(r".*/compose\?reply=.*mode=all"))
     assert page.input_value("#subject").startswith("Re: Floor plans")
     assert "lena" in page.input_value("#to").lower()
-    assert "> " in page.input_value("#body")
-    page.fill("#body", "Looks good to me.\n" + page.input_value("#body"))
+    assert "> " in page.input_value("#body")  # the plain version, for a plain-text reply
+    page.wait_for_selector("#editor[contenteditable=true]")
+    assert "On " in page.inner_text("#editor")
+    assert page.locator("#editor blockquote").count() == 1  # the quote, in the editor
+    assert page.evaluate("document.activeElement.id") == "editor"  # the cursor above it
+    page.keyboard.type("Looks good to me.")
     page.click("button[value=send]")
     page.wait_for_url(re.compile(r".*notice=sent$"))
 

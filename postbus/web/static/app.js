@@ -12,19 +12,103 @@
     }
   } catch (e) { /* no Intl: UTC it is */ }
 
-  // Select all / selected rows.
+  // Select all / selected rows (messages by UID, or conversations by thread).
+  var SELECTABLE = 'input[name="uid"], input[name="thread"]';
+  var SELECTED = 'input[name="uid"]:checked, input[name="thread"]:checked';
+
   document.addEventListener("change", function (event) {
     var box = event.target;
     if (!(box instanceof HTMLInputElement)) return;
     var form = box.form;
     if (box.classList.contains("select-all") && form) {
-      form.querySelectorAll('input[name="uid"]').forEach(function (each) {
+      form.querySelectorAll(SELECTABLE).forEach(function (each) {
         each.checked = box.checked;
         each.closest("li").classList.toggle("selected", box.checked);
       });
-    } else if (box.name === "uid") {
+    } else if (box.name === "uid" || box.name === "thread") {
       box.closest("li").classList.toggle("selected", box.checked);
     }
+  });
+
+  // Drag and drop: the selected rows (or the one dragged, when it is not selected) dropped on a
+  // folder of the folder list are moved there by the list's own move button: the same form,
+  // action and CSRF token. The move menu stays for keyboard and touch.
+  var dragging = false;
+
+  function dropTarget(target) {
+    var list = document.getElementById("list");
+    var link = dragging && list && target instanceof Element &&
+      target.closest("#folder-list a[href]");
+    var found = link && /^\/mail\/(\d+)$/.exec(link.getAttribute("href"));
+    if (!found || found[1] === list.dataset.folder) return null;
+    return { link: link, folder: found[1], list: list };
+  }
+
+  function clearDrop() {
+    document.querySelectorAll("#folder-list a.drop-target").forEach(function (link) {
+      link.classList.remove("drop-target");
+    });
+  }
+
+  document.addEventListener("dragstart", function (event) {
+    var row = event.target instanceof Element && event.target.closest("#list li.message");
+    var box = row && row.querySelector(SELECTABLE);
+    if (!box) return;
+    var list = document.getElementById("list");
+    if (!box.checked) {
+      list.querySelectorAll(SELECTABLE).forEach(function (each) {
+        each.checked = each === box;
+        each.closest("li").classList.toggle("selected", each === box);
+      });
+    }
+    dragging = true;
+    document.body.classList.add("dragging");
+    event.dataTransfer.effectAllowed = "move";
+    event.dataTransfer.setData("text/plain", String(list.querySelectorAll(SELECTED).length));
+  });
+
+  document.addEventListener("dragend", function () {
+    dragging = false;
+    document.body.classList.remove("dragging");
+    clearDrop();
+  });
+
+  // dragenter and dragover alike: both must be cancelled over a drop target (HTML
+  // "drag-and-drop processing model"), and either may come first.
+  function over(event) {
+    var drop = dropTarget(event.target);
+    if (!drop) {
+      if (dragging) clearDrop();
+      return;
+    }
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "move";
+    if (!drop.link.classList.contains("drop-target")) {
+      clearDrop();
+      drop.link.classList.add("drop-target");
+    }
+  }
+
+  document.addEventListener("dragenter", over);
+  document.addEventListener("dragover", over);
+
+  document.addEventListener("dragleave", function (event) {
+    var drop = dropTarget(event.target);
+    // Chromium often gives no relatedTarget; the next dragover elsewhere clears it then.
+    var into = event.relatedTarget;
+    if (drop && into && !drop.link.contains(into)) drop.link.classList.remove("drop-target");
+  });
+
+  document.addEventListener("drop", function (event) {
+    var drop = dropTarget(event.target);
+    if (!drop) return;
+    event.preventDefault();
+    clearDrop();
+    var select = drop.list.querySelector('select[name="target"]');
+    var button = drop.list.querySelector('button[value="move"]');
+    if (!select || !button || !drop.list.querySelector(SELECTED)) return;
+    select.value = drop.folder;
+    button.click();  // a click, so htmx sends the button's action=move like any other
   });
 
   // Keyboard shortcuts (the "?" dialog lists them). Never while typing in a field.
@@ -101,9 +185,9 @@
     }
     var row = chosenRow();
     var list = document.getElementById("list");
-    var box = row && row.querySelector('input[name="uid"]');
+    var box = row && row.querySelector(SELECTABLE);
     if (!box || !list) return;
-    list.querySelectorAll('input[name="uid"]').forEach(function (each) { each.checked = each === box; });
+    list.querySelectorAll(SELECTABLE).forEach(function (each) { each.checked = each === box; });
     go(list.querySelector('button[value="delete"]'));
   }
 
@@ -172,7 +256,7 @@
         if (folders && current) current.innerHTML = folders.innerHTML;
         var list = document.getElementById("list");
         var freshList = fresh.getElementById("list");
-        var busy = list && list.querySelector('input[name="uid"]:checked');
+        var busy = list && list.querySelector(SELECTED);
         if (list && freshList && !busy && !list.contains(document.activeElement)) {
           list.querySelector(".messages").innerHTML = freshList.querySelector(".messages").innerHTML;
           var head = list.querySelector(".list-head");
@@ -197,5 +281,32 @@
 
   document.addEventListener("DOMContentLoaded", connect);
   document.addEventListener("htmx:afterSettle", connect);
+
+  // The compose page's editor (DOMPurify, Squire) and script load only when a compose form is
+  // shown, in order; script elements added here obey the page's CSP like any other.
+  function load(src) {
+    return new Promise(function (resolve, reject) {
+      var script = document.createElement("script");
+      script.src = src;
+      script.onload = resolve;
+      script.onerror = reject;
+      document.head.appendChild(script);
+    });
+  }
+
+  function compose() {
+    var form = document.querySelector("form.compose-form");
+    if (!form || form.dataset.ready) return;
+    form.dataset.ready = "1";
+    var ready = window.postbusCompose ? Promise.resolve() :
+      load("/static/purify.min.js").then(function () { return load("/static/squire.js"); })
+        .then(function () { return load("/static/compose.js"); });
+    ready.then(function () { window.postbusCompose(form); })
+      .catch(function () { /* the plain form still works */ });
+  }
+
+  document.addEventListener("DOMContentLoaded", compose);
+  document.addEventListener("htmx:afterSettle", compose);
+  if (document.readyState !== "loading") compose();
   if (document.readyState !== "loading") connect();
 })();
