@@ -37,6 +37,12 @@ from bench import store_bench
 ADDRESS = store_bench.ADDRESS
 PASSWORD = "bench-web-passphrase-1"
 SEARCH_WORDS = ("zeppelin", "quarterly", "invoice")
+FILTERED_SEARCHES = {  # the search page's filters, in the box's own syntax
+    "from_person": "from:grace",
+    "word_with_attachment": "quarterly+has:attachment",
+    "date_range": "after:2020-01-01+before:2020-02-01",
+}
+SUGGEST_PREFIXES = ("gr", "e", "van")  # compose: address suggestions while typing
 
 
 # -- the server process ----------------------------------------------------------------------
@@ -121,6 +127,16 @@ def sign_in(client: httpx.Client) -> str:
     return inbox.headers["location"]  # /mail/<id>
 
 
+def use_conversations(client: httpx.Client, inbox: str) -> None:
+    """Switch the list to conversations, as the toggle on the list does."""
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get(inbox).text)
+    assert token is not None, "no CSRF token on the list"
+    switched = client.post(f"{inbox}/mode", data={"csrf": token.group(1),
+                                                  "mode": "conversations"})
+    if switched.status_code != 303:
+        raise SystemExit(f"list mode: HTTP {switched.status_code}")
+
+
 def first_load(base: str) -> dict[str, int]:
     """A fresh browser's first visit to the inbox: the page and what it links."""
     with httpx.Client(base_url=base, headers={"Accept-Encoding": "gzip, br"}) as fresh:
@@ -147,6 +163,13 @@ def measure(base: str, messages: int, requests: int, seed: int) -> dict[str, Any
         results["message_ms"] = timed(client, [f"{inbox}/{uid}" for uid in uids])
         for word in SEARCH_WORDS:
             results[f"search_{word}_ms"] = timed(client, [f"/search?q={word}"] * requests)
+        for name, query in FILTERED_SEARCHES.items():
+            results[f"search_{name}_ms"] = timed(client, [f"/search?q={query}"] * requests)
+        results["suggest_ms"] = timed(
+            client, [f"/compose/suggest?q={prefix}" for prefix in SUGGEST_PREFIXES] * requests
+        )
+        use_conversations(client, inbox)
+        results["conversations_ms"] = timed(client, [inbox] * requests)
     results["first_load"] = first_load(base)
     return results
 

@@ -1,9 +1,11 @@
 """Search with filters: words (the full-text index) and conditions on the message row —
 sender, recipients, subject, attachment, a date range, one folder — all combined (AND).
 
-Two plans, each starting from the index that narrows most:
-- with words, the full-text index finds the matching messages first (``MATERIALIZED``, so the
-  planner cannot start elsewhere), then the filters test only those;
+Three plans, each starting from the index that narrows most:
+- with words that few messages hold, the full-text index finds them first (``MATERIALIZED``,
+  so the planner cannot start elsewhere), then the filters test only those;
+- with common words (``COMMON`` matches or more), sorting every match by date would cost
+  most; the walk below tests each message against the index's matches instead;
 - without words, the account's messages are walked newest first along
   ``messages_account_received`` (migration 7) and the walk stops after a page of matches; a
   date range bounds the walk on the same index.
@@ -27,6 +29,9 @@ MIGRATION = {
     for dialect in ("sqlite", "postgres")
 }
 MAX_FILTER_CHARS = 200
+# More matches than this for the words: sorting them all by date costs more than walking the
+# newest messages until a page is found.
+COMMON = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +94,15 @@ def _filters(sql: _Sql, criteria: Criteria) -> None:
         sql.conditions.append(f"m.received < {sql.arg(criteria.before)}")
 
 
+async def _matches_at_least(
+    tx: Tx, matching: str, account_id: int, argument: str, count: int
+) -> bool:
+    found = await tx.fetchval(
+        f"SELECT COUNT(*) FROM ({matching} LIMIT {count}) s", account_id, argument
+    )
+    return found >= count
+
+
 SELECT = SUMMARY_SQL.replace(" FROM memberships b JOIN messages m ON m.id = b.message_id", "")
 
 
@@ -111,11 +125,16 @@ async def find(
         column, matches = search.match_from(tx.dialect, 2)
         sql.args.append(argument)
         own = " AND t.account_id = $1" if tx.dialect == "postgres" else ""
-        # MATERIALIZED: the text index first, whatever the planner's statistics say.
-        head = (f"WITH hits AS MATERIALIZED (SELECT {column} AS id FROM message_text t"
-                f" WHERE {matches}{own}) ")
-        start = "hits CROSS JOIN messages m"
-        sql.conditions.append("m.id = hits.id")
+        matching = f"SELECT {column} AS id FROM message_text t WHERE {matches}{own}"
+        if await _matches_at_least(tx, matching, account_id, argument, COMMON):
+            # A common word: walk the newest messages, testing each against the index's
+            # matches, and stop after a page (``+`` keeps SQLite from driving by the id).
+            sql.conditions.append(f"+m.id IN ({matching})")
+        else:
+            # MATERIALIZED: the few matches first, whatever the planner's statistics say.
+            head = f"WITH hits AS MATERIALIZED ({matching}) "
+            start = "hits CROSS JOIN messages m"
+            sql.conditions.append("m.id = hits.id")
     _filters(sql, criteria)
     # CROSS JOIN keeps SQLite's join order as written (the index first); PostgreSQL plans
     # it like any inner join.

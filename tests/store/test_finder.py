@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from postbus.store import Store
+from postbus.store import Store, finder
 from postbus.store.finder import Criteria, like_pattern
 from postbus.store.models import Account
 
@@ -119,3 +119,24 @@ async def test_another_account_never_appears(store: Store,
         assert all(hit.mailbox_id != other_inbox for hit in found), criteria
     assert len(await store.find(other.id, Criteria(attachment=True))) == 1
     assert await store.find(other.id, Criteria(mailbox_id=inbox, since=0)) == []
+
+
+@pytest.mark.parametrize("common", [1, 2000])
+async def test_common_and_rare_words_give_the_same_pages(
+    store: Store, mailbox: tuple[Account, int, int], monkeypatch: pytest.MonkeyPatch,
+    common: int,
+) -> None:
+    """With ``COMMON`` at 1 every word takes the walk plan; both plans must agree."""
+    monkeypatch.setattr(finder, "COMMON", common)
+    account, inbox, _archive = mailbox
+    other = await store.add_account("b@example.org", "hash")
+    other_inbox = (await store.get_mailbox(other.id, "INBOX")).id
+    await store.append(other.id, other_inbox, mail("Quarterly numbers", "x@example.net",
+                                                   "b@example.org", "numbers"), received=DAY)
+    assert await subjects(store, account, words="numbers") == [
+        "Quarterly report draft", "Quarterly report"]
+    assert await subjects(store, account, words="numbers", mailbox_id=inbox) == [
+        "Quarterly report"]
+    assert await subjects(store, account, words="numbers", attachment=True) == [
+        "Quarterly report"]
+    assert await subjects(store, account, words="nowhere") == []
