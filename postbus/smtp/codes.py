@@ -40,6 +40,13 @@ TOO_MANY_CONNECTIONS = Reply(421, "4.7.0", "Too many connections from your addre
 SERVER_FULL = Reply(421, "4.3.2", "Too many connections, try again later")
 # RFC 3463 X.3.0: anything unexpected; the client retries, nothing was accepted.
 TEMP_FAILURE = Reply(451, "4.3.0", "Internal server error, try again later")
+# design.md "commands per second" (limits.commands_per_second), RFC 3463 X.7.0; RFC 5321 §3.8:
+# a server that closes the connection first says 421.
+TOO_MANY_COMMANDS = Reply(421, "4.7.0", "Too many commands, closing connection")
+# RFC 5321 §2.3.8: a command line ends in CRLF and holds no other CR or LF. Postfix's
+# smtpd_forbid_bare_newline = yes answers "Error: bare <LF> received" and disconnects.
+BARE_LF_COMMAND = Reply(500, "5.5.2", "Error: bare <LF> received")
+BARE_CR_COMMAND = Reply(500, "5.5.2", "Error: bare <CR> received")
 
 # -- MAIL (RFC 5321 §4.1.1.2) ----------------------------------------------------------------
 SENDER_OK = Reply(250, "2.1.0", "Sender OK")

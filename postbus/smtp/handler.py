@@ -9,18 +9,18 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from postbus.accounts.auth import Authenticator
 from postbus.config import LimitsConfig
-from postbus.delivery import Recipient, resolve
-from postbus.smtp import codes, headers, policy, srs
+from postbus.delivery import Delivered, Recipient, resolve
+from postbus.smtp import bounce, codes, dsn, headers, policy, srs
 from postbus.smtp.codes import Reply
 from postbus.smtp.inbound import Checker
-from postbus.smtp.protocol import Envelope, Session
+from postbus.smtp.protocol import Envelope, Session, hook_names
 from postbus.store import NotFound, Store, StoreError
 
 log = logging.getLogger("postbus.smtp")
@@ -77,6 +77,9 @@ class BaseHandler:
     def __init__(self, ctx: SmtpContext) -> None:
         self.ctx = ctx
 
+    def __dir__(self) -> list[str]:
+        return hook_names(type(self))  # what aiosmtpd looks for, per connection (protocol.py)
+
     async def handle_EHLO(
         self, server: Any, session: Session, envelope: Envelope, hostname: str,
         responses: list[str],
@@ -129,6 +132,41 @@ class BaseHandler:
         return str(codes.TEMP_FAILURE)
 
     # -- helpers for receive() ---------------------------------------------------------------
+
+    async def settle(
+        self,
+        envelope: Envelope,
+        message: bytes,
+        results: Sequence[Delivered],
+        now: float,
+        *,
+        sent_on: bool = False,
+    ) -> Reply:
+        """The reply after DATA for the local copies in ``results`` (``sent_on``: the message
+        also went to the queue), and a DSN to the sender for each copy refused when we say 250.
+
+        RFC 5321 §4.1.1.4 gives DATA one reply; once some copy is stored it must be 250 (a
+        retry would duplicate it), so the refused recipients learn of it by a bounce (RFC 3464),
+        durable before the 250 like the copies themselves.
+        """
+        reply = codes.MESSAGE_ACCEPTED if sent_on else policy.delivery_reply(results)
+        failed = [r for r in results if r.error is not None]
+        if not reply.ok or not failed:
+            return reply
+        statuses = []
+        for done in failed:
+            assert done.error is not None
+            refusal = policy.refusal(done.error)
+            log.info("not delivered to %s: %s", done.recipient.address, done.error)
+            statuses.append(dsn.RecipientStatus(
+                done.recipient.address, dsn.Action.FAILED, refusal.status, str(refusal),
+                last_attempt=int(now),
+            ))  # fmt: skip
+        await bounce.notify_sender(
+            self.ctx.store, reporting_mta=self.ctx.hostname, sender=envelope.mail_from or "",
+            statuses=statuses, original=message, arrival=int(now), now=int(now),
+        )  # fmt: skip
+        return reply
 
     def trace(self, session: Session, envelope: Envelope, queue_id: str, now: float) -> bytes:
         """This hop's Received: field (RFC 5321 §4.4)."""

@@ -7,12 +7,14 @@ Invariants:
   sender of the mail we forwarded; a forged or expired one is an unknown user.
 - DATA ends only at CRLF.CRLF (aiosmtpd), and a bare CR or LF anywhere in it refuses the
   message (SMTP smuggling).
-- 250 is sent only after ``deliver`` returned: the body is fsync'd and the metadata committed.
+- 250 is sent only after ``deliver`` returned: the body is fsync'd and the metadata committed;
+  a copy refused after DATA while others were stored is reported to the sender in a DSN, which
+  is stored before the 250 too (``BaseHandler.settle``).
 """
 
 from __future__ import annotations
 
-from postbus.delivery import deliver
+from postbus.delivery import Delivered, deliver
 from postbus.smtp import codes, headers, policy, srs
 from postbus.smtp.authresults import remove_forged
 from postbus.smtp.codes import Reply
@@ -25,10 +27,10 @@ class MxHandler(BaseHandler):
     allow_auth = False
 
     async def accept_recipient(self, session: Session, envelope: Envelope, address: str) -> Reply:
-        if not await self.ctx.is_local_domain(policy.domain_of(address)):
-            return codes.RELAY_DENIED
         size = policy.declared_size(envelope.mail_options)
         if srs.is_srs(address):
+            if not await self.ctx.is_local_domain(policy.domain_of(address)):
+                return codes.RELAY_DENIED
             original = await self.ctx.forwarder.reverse(address)
             if original is None:
                 return codes.UNKNOWN_USER  # forged or expired: RFC 3463 X.1.1
@@ -39,6 +41,11 @@ class MxHandler(BaseHandler):
         recipient, reply = await self.ctx.local_recipient(address, size)
         if recipient is not None:
             envelope.local.append(recipient)
+            return reply
+        # Only an address in one of our domains resolves, so the domain is looked up only now
+        # (one store read less per recipient): not ours is relaying, ours is that refusal.
+        if not await self.ctx.is_local_domain(policy.domain_of(address)):
+            return codes.RELAY_DENIED
         return reply
 
     async def receive(self, session: Session, envelope: Envelope) -> Reply:
@@ -59,17 +66,15 @@ class MxHandler(BaseHandler):
         message = headers.return_path(envelope.mail_from or "") + verdict.extra_headers
         # RFC 8601 §5: results that claim to be ours but came with the message are forged.
         message += trace + remove_forged(data, self.ctx.hostname)
-        reply = codes.MESSAGE_ACCEPTED
+        results: list[Delivered] = []
         if envelope.local:
             results = await deliver(
                 self.ctx.store, envelope.local, message, junk=verdict.action is Action.JUNK,
                 received=int(now), sender=envelope.mail_from or "", forwarder=self.ctx.forwarder,
             )  # fmt: skip
-            reply = policy.delivery_reply(results)
         if envelope.remote:  # bounces to SRS addresses, on their way back to the sender
             via = next(a for a in envelope.rcpt_tos if srs.is_srs(a))
             await self.ctx.forwarder.forward(
                 envelope.mail_from or "", via, envelope.remote, trace + data
             )
-            reply = codes.MESSAGE_ACCEPTED
-        return reply
+        return await self.settle(envelope, message, results, now, sent_on=bool(envelope.remote))

@@ -29,8 +29,7 @@ from dataclasses import dataclass, field
 
 import aiosmtplib
 
-from postbus import delivery
-from postbus.smtp import dsn
+from postbus.smtp import bounce, dsn
 from postbus.smtp import queue as smtp_queue
 from postbus.smtp.resolver import DnsResolver
 from postbus.smtp.routing import (
@@ -389,28 +388,17 @@ class QueueWorker:
         self, item: q.QueuedRecipient, statuses: list[dsn.RecipientStatus], now: int
     ) -> None:
         """Tell the sender: into a local INBOX through the pipeline, or queued with <>."""
-        sender = item.envelope_from
-        if not sender:
-            return  # RFC 5321 §4.5.5: never a notice about a notice
+        if not item.envelope_from:
+            return  # RFC 5321 §4.5.5: never a notice about a notice (and no blob read)
         try:
             original = await asyncio.to_thread(self.store.blobs.read, item.blob_hash)
-            report = dsn.build_report(
-                reporting_mta=self.settings.hostname,
-                sender=sender,
-                recipients=statuses,
-                original=original,
-                arrival=item.created,
-                now=now,
-            )
-            local = await delivery.resolve(self.store, sender)
-            if local is not None:
-                for done in await delivery.deliver(self.store, [local], report, received=now):
-                    if done.error is not None:
-                        log.warning("notice to %s not stored: %s", sender, done.error)
-            else:
-                await smtp_queue.enqueue(self.store, "", [sender], report, now=now)
         except Exception:
-            log.exception("could not send a delivery notice to %s", sender)
+            log.exception("could not read message %s for a notice", item.message_id)
+            return
+        await bounce.notify_sender(
+            self.store, reporting_mta=self.settings.hostname, sender=item.envelope_from,
+            statuses=statuses, original=original, arrival=item.created, now=now,
+        )  # fmt: skip
 
 
 def _by_domain(items: Sequence[q.QueuedRecipient]) -> dict[str, list[q.QueuedRecipient]]:

@@ -7,7 +7,6 @@ calls them from aiosmtpd's hooks.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
@@ -16,10 +15,8 @@ from dataclasses import dataclass, field
 from postbus.delivery import Delivered
 from postbus.smtp import codes
 from postbus.smtp.codes import Reply
-from postbus.store import AccountDisabled, OverQuota
+from postbus.store import AccountDisabled, OverQuota, StoreError
 from postbus.store.models import Account
-
-log = logging.getLogger("postbus.smtp")
 
 RATE_WINDOW = 60.0  # seconds: the message rate limit counts per minute
 
@@ -38,6 +35,26 @@ def routing_trick(address: str) -> Reply | None:
     if local.startswith('"') or "%" in local or "!" in local:
         return codes.ROUTING_DENIED
     return None
+
+
+# RFC 5321 §4.1.2: Path = "<" Mailbox ">", Mailbox = Local-part "@" Domain; here only the
+# common shape, a Dot-string local part and a domain of LDH labels: atext (RFC 5322 §3.2.3).
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_SIMPLE_PATH = re.compile(rf"<({_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>")
+
+
+def simple_path(arg: str) -> tuple[str, str] | None:
+    """(mailbox, parameters) for the everyday ``<user@example.org> SIZE=123`` at MAIL/RCPT,
+    without the full RFC 5322 address parser that aiosmtpd runs (a CPU cost on every message);
+    None for anything else (quoted parts, comments, address literals, UTF-8, "<>"), which
+    goes to that parser. Gives what it would give (tests/smtp/test_policy.py)."""
+    match = _SIMPLE_PATH.match(arg)
+    if match is None:
+        return None
+    rest = arg[match.end() :].lstrip(" \t")
+    if rest.startswith("("):  # a comment: RFC 5322 CFWS, the full parser's business
+        return None
+    return match[1], rest
 
 
 def domain_of(address: str) -> str:
@@ -61,6 +78,31 @@ _BARE = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 def bare_newline(data: bytes) -> Reply | None:
     """SMTP smuggling (CVE-2023-51764 class): a bare CR or LF anywhere in DATA is refused."""
     return codes.BARE_NEWLINE if _BARE.search(data) else None
+
+
+def command_line_ending(line: bytes) -> Reply | None:
+    """A command (or AUTH response) line as read up to its LF: CRLF at the end and nowhere else.
+
+    RFC 5321 §2.3.8 and §4.1.1: commands end in CRLF; a bare LF or CR is how smuggled commands
+    get past a server that reads lines differently (Postfix's smtpd_forbid_bare_newline).
+    """
+    body, end = line[:-2], line[-2:]
+    if end != b"\r\n" or b"\n" in body:
+        return codes.BARE_LF_COMMAND
+    if b"\r" in body:
+        return codes.BARE_CR_COMMAND
+    return None
+
+
+def command_piece(previous: bytes, piece: bytes) -> Reply | None:
+    """A piece of a command line too long to read at once, before its LF; ``previous`` is the
+    byte just before it (b"" at the start). A CR is bare unless it is the last byte so far."""
+    text = previous + piece
+    if b"\n" in text:
+        return codes.BARE_LF_COMMAND
+    if b"\r" in text[:-1]:
+        return codes.BARE_CR_COMMAND
+    return None
 
 
 def declared_size(mail_options: Sequence[str]) -> int:
@@ -88,23 +130,30 @@ def over_quota(account: Account, size: int = 0) -> Reply | None:
     return None
 
 
+def refusal(error: StoreError) -> Reply:
+    """The reply for one recipient whose copy the store refused after DATA."""
+    if isinstance(error, OverQuota):
+        return codes.OVER_QUOTA
+    if isinstance(error, AccountDisabled):
+        return codes.MAILBOX_DISABLED
+    return codes.TEMP_FAILURE
+
+
 def delivery_reply(results: Sequence[Delivered]) -> Reply:
     """One reply for a message after DATA, when copies to some recipients may have failed.
 
     SMTP has one reply per message after DATA (only LMTP, RFC 2033 §4.2, has one per
-    recipient). When at least one copy is stored we say 250 and log the others: the copies
-    that were stored must not be sent again. When none is, the reply is the first refusal's.
+    recipient). When at least one copy is stored we say 250: the copies that were stored must
+    not be sent again, and the others are reported to the sender in a DSN (``bounce.py``).
+    When none is, the reply is the first refusal's, the most lasting first.
     """
-    refusals = [r for r in results if r.error is not None]
-    if len(refusals) < len(results):
-        for failed in refusals:
-            log.warning("not delivered to %s: %s", failed.recipient.address, failed.error)
+    errors = [r.error for r in results if r.error is not None]
+    if len(errors) < len(results):
         return codes.MESSAGE_ACCEPTED
-    errors = [r.error for r in refusals]
-    if any(isinstance(e, OverQuota) for e in errors):
-        return codes.OVER_QUOTA
-    if any(isinstance(e, AccountDisabled) for e in errors):
-        return codes.MAILBOX_DISABLED
+    for kind in (OverQuota, AccountDisabled):
+        for error in errors:
+            if isinstance(error, kind):
+                return refusal(error)
     return codes.TEMP_FAILURE
 
 
@@ -174,9 +223,34 @@ class RateLimiter:
         return True
 
 
+@dataclass
+class CommandPace:
+    """Commands per second on one connection (limits.commands_per_second): a token bucket.
+
+    The bucket holds one second's worth of commands, so a pipelined burst (RFC 2920) up to
+    ``rate`` commands passes at once and the bucket refills at ``rate`` per second; a client
+    that keeps sending faster empties it and is refused. ``now`` is passed in (seconds).
+    """
+
+    rate: float
+    _tokens: float | None = None
+    _last: float = 0.0
+
+    def take(self, now: float) -> Reply | None:
+        if self._tokens is None:
+            self._tokens = self.rate
+        else:
+            elapsed = max(0.0, now - self._last)
+            self._tokens = min(self.rate, self._tokens + elapsed * self.rate)
+        self._last = now
+        if self._tokens < 1:
+            return codes.TOO_MANY_COMMANDS
+        self._tokens -= 1
+        return None
+
+
 def client_ip(peer: object) -> str:
     """The address from a transport's peername (IPv4 tuple, IPv6 tuple, or unix socket)."""
     if isinstance(peer, tuple) and peer:
         return str(peer[0])
     return "unknown"
-

@@ -11,7 +11,10 @@ Invariants:
   answer differently (timeout, SERVFAIL, REFUSED, no nameserver) raises ``TempDnsError``.
 - A name that cannot exist in DNS (an empty or over-long label) is answered with an empty
   list: no server could hold a record for it.
-- Nothing here caches; the nameserver does.
+- Answers are kept for their TTL (dnspython's LRUCache): a sender's SPF and DMARC records are
+  looked up once per TTL, not once per message, which costs more CPU than the rest of the
+  MX path (bench/RESULTS.md). "No such name" and "no record" are kept only as long as the
+  zone's SOA allows (RFC 2308 §5), never without one; failures are never kept.
 """
 
 from __future__ import annotations
@@ -35,6 +38,21 @@ __all__ = [
     "TempDnsError",
     "parse_nameserver",
 ]
+
+
+CACHE_SIZE = 10_000  # answers; a few MB at most
+
+
+class _AnswerCache(dns.resolver.LRUCache):
+    """dnspython's cache, less the negative answers that came without an SOA record: dnspython
+    keeps those for a default time, RFC 2308 §5 says they are not to be kept at all."""
+
+    def put(self, key: tuple[dns.name.Name, int, int], value: dns.resolver.Answer) -> None:
+        if value.rrset is None and not any(
+            rrset.rdtype == dns.rdatatype.SOA for rrset in value.response.authority
+        ):
+            return
+        super().put(key, value)
 
 
 class TempDnsError(Exception):
@@ -101,7 +119,7 @@ class DnsResolver:
             self._resolver = dns.asyncresolver.Resolver(configure=True)
         self._resolver.lifetime = timeout
         self._resolver.timeout = min(timeout, 2.0)  # per try; lifetime bounds the retries
-        self._resolver.cache = None
+        self._resolver.cache = _AnswerCache(CACHE_SIZE)
 
     async def _query(self, name: str | dns.name.Name, rdtype: str) -> list[object]:
         try:

@@ -107,6 +107,7 @@ async def start_listener(
             max_line=limits.smtp_max_line_length,
             allow_auth=handler.allow_auth,
             implicit_tls=plan.implicit is not None,
+            commands_per_second=limits.commands_per_second,
             hostname=service.config.server.hostname,
             data_size_limit=limits.max_message_size,
             enable_SMTPUTF8=True,  # RFC 6531

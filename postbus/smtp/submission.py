@@ -127,9 +127,7 @@ class SubmissionHandler(BaseHandler):
             envelope.remote, message, received=int(now), forwarder=self.ctx.forwarder,
             trace=self.trace(session, envelope, self.ctx.token(), now), save_sent=save_sent,
         )  # fmt: skip
-        if envelope.remote:
-            return codes.MESSAGE_ACCEPTED
-        return policy.delivery_reply(results)
+        return await self.settle(envelope, message, results, now, sent_on=bool(envelope.remote))
 
 
 def _refused(reply: Reply) -> AuthResult:

@@ -104,8 +104,12 @@ def start_dnsmasq(
     hosts: Sequence[tuple[str, str]] = (),
     ptr: Sequence[tuple[str, str]] = (),
     local: Sequence[str] = LOCAL_DOMAINS,
+    ttl: int = 0,
 ) -> DnsServer:
-    """Start dnsmasq serving these records; the caller stops it (DnsServer.stop)."""
+    """Start dnsmasq serving these records; the caller stops it (DnsServer.stop).
+
+    ``ttl`` is the records' time to live: 0 (the default) lets no resolver keep an answer, so
+    a test can change nothing between lookups unseen; a benchmark gives a real one."""
     binary = require_tool("dnsmasq")
     stem = folder / f"dnsmasq-{time.monotonic_ns()}"
     conf, log = stem.with_suffix(".conf"), stem.with_suffix(".log")
@@ -123,7 +127,7 @@ def start_dnsmasq(
                 "--listen-address=127.0.0.1",
                 "--bind-interfaces",
                 "--pid-file=",  # none: it would need root and a fixed path
-                "--local-ttl=0",
+                f"--local-ttl={ttl}",
             ],
             stdin=subprocess.DEVNULL,
             stdout=log_file,

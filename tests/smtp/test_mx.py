@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+from dataclasses import replace
 
 import pytest
 
-from postbus.smtp import policy
+from postbus.config import Listener
+from postbus.smtp import codes, policy
 from postbus.smtp.mx import MxHandler
+from postbus.smtp.queue import list_queue
+from postbus.smtp.server import start_listener
 from tests.smtp.conftest import ALICE, BOB, HOSTNAME, MAX_LINE, MAX_SIZE, SmtpEnv, Wire
 
 MESSAGE = (
@@ -198,9 +202,19 @@ async def test_quota_at_rcpt_and_at_data(smtp_env: SmtpEnv) -> None:
 
     # One recipient, too big for the mailbox: 552 5.2.2 after DATA.
     assert (await data([BOB])).startswith("552 5.2.2")
-    # Two recipients, one full: accepted for the other (documented in policy.delivery_reply).
+    assert await list_queue(store) == []  # a refusal in the reply needs no bounce
+    # Two recipients, one full: accepted for the other (documented in policy.delivery_reply),
+    # and a bounce for the full one to the (remote) sender, queued before the 250.
     assert (await data([ALICE, BOB])).startswith("250 2.0.0")
     assert len(await smtp_env.inbox(ALICE)) == 1 and await smtp_env.inbox(BOB) == []
+    [notice] = await list_queue(store)
+    assert (notice.envelope_from, notice.recipient) == ("", "s@remote.test")  # RFC 5321 §4.5.5
+    report = await asyncio.to_thread(store.blobs.read, notice.blob_hash)
+    assert b"Content-Type: multipart/report; report-type=delivery-status" in report
+    assert b"Final-Recipient: rfc822; bob@example.test\r\nAction: failed\r\n" in report
+    assert b"Status: 5.2.2\r\nDiagnostic-Code: smtp; 552 5.2.2 Mailbox full" in report
+    assert b"\r\nSubject: big\r\n" in report  # the original header comes back, not the body
+    assert b"z" * 98 not in report
     # smtplib declares SIZE: the full mailbox is refused at RCPT, the other one gets it.
     refused = await smtp_env.run(send, [ALICE, BOB], big)
     assert refused == {BOB: (552, b"5.2.2 Mailbox full")}
@@ -334,3 +348,35 @@ async def test_tls_handshake_garbage_does_not_kill_the_listener(smtp_env: SmtpEn
     again = await Wire.open(smtp_env.ports["mx"])
     assert (await again.command("NOOP")).startswith("250")
     await again.close()
+
+
+async def test_commands_per_second(smtp_env: SmtpEnv) -> None:
+    """A client that keeps going past limits.commands_per_second gets 421 4.7.0 and is closed;
+    the message it had been answered 250 for is in the mailbox."""
+    config = smtp_env.service.config
+    paced = replace(smtp_env.service, config=replace(
+        config, limits=replace(config.limits, commands_per_second=5)))  # fmt: skip
+    listener = Listener("paced", "smtp-mx", "127.0.0.1", 0, "none")
+    server = await start_listener(paced, listener, MxHandler(smtp_env.context()))
+    smtp_env.servers.append(server)
+    wire = await Wire.open(server.sockets[0].getsockname()[1])  # EHLO: 1 of the 5
+    # MAIL, RCPT, DATA, the message: 3 more commands, answered; the message is stored.
+    await wire.send(b"MAIL FROM:<s@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n")
+    assert [(await wire.reply())[:3] for _ in range(3)] == ["250", "250", "354"]
+    assert (await wire.command(b"Subject: paced\r\n\r\nhi\r\n.")).startswith("250 2.0.0")
+    # A burst past the rate: what is left in the bucket (about one), then 421 and the end.
+    await wire.send(b"NOOP\r\n" * 20)
+    replies = [await wire.reply()]
+    while replies[-1].startswith("250"):
+        replies.append(await wire.reply())
+    assert replies[-1] == str(codes.TOO_MANY_COMMANDS) and len(replies) < 6
+    assert await asyncio.wait_for(wire.reader.read(), 10) == b""
+    await wire.close()
+    [body] = await smtp_env.inbox(ALICE)
+    assert body.endswith(b"Subject: paced\r\n\r\nhi\r\n")
+    # A client at a steady pace under the rate is never refused.
+    wire = await Wire.open(server.sockets[0].getsockname()[1])
+    for _ in range(8):
+        await asyncio.sleep(0.25)
+        assert (await wire.command("NOOP")).startswith("250")
+    await wire.close()

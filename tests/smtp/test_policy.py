@@ -187,3 +187,115 @@ def test_submission_fields_added_only_when_missing() -> None:
 )
 def test_from_addresses(header: bytes, addresses: list[str]) -> None:
     assert headers.from_addresses(header + b"\r\n\r\nFrom: body@x\r\n") == addresses
+
+
+@pytest.mark.parametrize(
+    ("line", "reply"),
+    [
+        (b"NOOP\r\n", None),
+        (b"\r\n", None),
+        (b"MAIL FROM:<a@b.test> SIZE=10\r\n", None),
+        (b"NOOP\n", codes.BARE_LF_COMMAND),
+        (b"\n", codes.BARE_LF_COMMAND),
+        (b"NO\nOP\r\n", codes.BARE_LF_COMMAND),
+        (b"NO\rOP\r\n", codes.BARE_CR_COMMAND),
+        (b"NOOP\r\r\n", codes.BARE_CR_COMMAND),
+        (b"\r\r\n", codes.BARE_CR_COMMAND),
+    ],
+)
+def test_command_line_ending(line: bytes, reply: codes.Reply | None) -> None:
+    assert policy.command_line_ending(line) == reply
+
+
+@given(st.binary(max_size=80))
+def test_command_line_ending_matches_its_definition(body: bytes) -> None:
+    line = body + b"\r\n"
+    clean = b"\r" not in body and b"\n" not in body
+    assert (policy.command_line_ending(line) is None) is clean
+    bare_lf = body.rstrip(b"\r") + b"\n"
+    assert policy.command_line_ending(bare_lf) == codes.BARE_LF_COMMAND
+
+
+def test_command_pace_allows_a_burst_then_the_rate() -> None:
+    pace = policy.CommandPace(rate=10)
+    assert all(pace.take(0.0) is None for _ in range(10))  # one second's worth at once
+    assert pace.take(0.0) == codes.TOO_MANY_COMMANDS
+    assert pace.take(0.1) is None  # 0.1 s refills one command
+    assert pace.take(0.1) == codes.TOO_MANY_COMMANDS
+    # A steady client at the rate is never refused, for as long as it goes on.
+    assert all(pace.take(1.0 + i / 10) is None for i in range(200))
+    # Idle time refills the bucket, but never past one second's worth.
+    assert all(pace.take(100.0) is None for _ in range(10))
+    assert pace.take(100.0) == codes.TOO_MANY_COMMANDS
+
+
+def test_command_pace_never_goes_back_in_time() -> None:
+    pace = policy.CommandPace(rate=2)
+    assert pace.take(5.0) is None and pace.take(5.0) is None
+    assert pace.take(4.0) == codes.TOO_MANY_COMMANDS  # a clock step back refills nothing
+
+
+@pytest.mark.parametrize(
+    "line", [b"NOOP\r\n", b"NOOP\n", b"NO\rOP\r\n", b"NOOP\r\r\n", b"\r\n", b"\n", b"\r\r\n"]
+)
+@pytest.mark.parametrize("bytewise", [False, True], ids=["whole", "bytewise"])
+def test_command_pieces_agree_with_the_whole_line(line: bytes, bytewise: bool) -> None:
+    """A line read in pieces (as aiosmtpd drains one too long: pieces without the LF, then the
+    rest up to it) gets the verdict of the whole line, wherever it is cut."""
+    whole = policy.command_line_ending(line)
+    for cut in range(len(line)):
+        head, rest = line[:cut], line[cut:]
+        pieces = [head[i : i + 1] for i in range(len(head))] if bytewise else [head]
+        verdict, previous = None, b""
+        for piece in pieces:
+            verdict = verdict or policy.command_piece(previous, piece)
+            previous = piece[-1:] or previous
+        verdict = verdict or policy.command_line_ending(previous + rest)
+        assert verdict == whole, (head, rest)
+
+
+def _full_parser(arg: str) -> tuple[str, str] | None:
+    from email._header_value_parser import get_angle_addr
+    from email.errors import HeaderParseError
+
+    try:
+        address, rest = get_angle_addr(arg)
+        return address.addr_spec, rest
+    except (HeaderParseError, IndexError):
+        return None
+
+
+@pytest.mark.parametrize(
+    ("arg", "parsed"),
+    [
+        ("<a@b.test>", ("a@b.test", "")),
+        ("<Ann.Lee+tag@Mail.Example.ORG> SIZE=10 BODY=8BITMIME",
+         ("Ann.Lee+tag@Mail.Example.ORG", "SIZE=10 BODY=8BITMIME")),
+        ("<a@b.test>SIZE=1", ("a@b.test", "SIZE=1")),
+        ("<o'brien@b.test>", ("o'brien@b.test", "")),
+        ("<>", None),  # the null path: aiosmtpd's own handling
+        ('<"a b"@b.test>', None),
+        ("<a@[192.0.2.1]>", None),
+        ("<a..b@b.test>", None),
+        ("<.a@b.test>", None),
+        ("<@relay.test:a@b.test>", None),  # a source route
+        ("<a@b.test> (comment) SIZE=1", None),
+        ("<jörg@b.test>", None),
+        ("a@b.test", None),
+        (" <a@b.test>", None),
+    ],
+)  # fmt: skip
+def test_simple_path(arg: str, parsed: tuple[str, str] | None) -> None:
+    assert policy.simple_path(arg) == parsed
+    if parsed is not None:
+        assert _full_parser(arg) == parsed  # the same as the parser it stands in for
+
+
+@given(
+    st.text(alphabet='ab.+-@<>()[]" \t=1é', max_size=30)
+    | st.from_regex(r"<[a-z.+]{1,8}@[a-z.-]{1,8}>[ \t]*[A-Z=0-9 (]{0,8}", fullmatch=True)
+)
+def test_simple_path_agrees_with_the_full_parser(arg: str) -> None:
+    parsed = policy.simple_path(arg)
+    if parsed is not None:
+        assert _full_parser(arg) == parsed

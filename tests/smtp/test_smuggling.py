@@ -9,6 +9,9 @@ Each payload is sent whole and then one byte per write.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import pytest
 
 from tests.smtp.conftest import ALICE, PASSWORD, SmtpEnv, Wire
@@ -97,3 +100,76 @@ async def test_submission_refuses_bare_newlines_too(smtp_env: SmtpEnv) -> None:
     code, text = await smtp_env.run(send)
     assert (code, text[:5]) == (550, b"5.5.2")
     assert await smtp_env.inbox(ALICE) == []
+
+
+# -- command lines (Postfix's smtpd_forbid_bare_newline = yes) ---------------------------------
+
+BARE_COMMANDS = [
+    (b"NOOP\n", "500 5.5.2 Error: bare <LF> received"),
+    (b"MAIL FROM:<a@remote.test>\n", "500 5.5.2 Error: bare <LF> received"),
+    (b"NOOP\nRSET\r\n", "500 5.5.2 Error: bare <LF> received"),
+    (b"NOOP\rRSET\r\n", "500 5.5.2 Error: bare <CR> received"),
+    (b"MAIL FROM:<a@remote.test>\r\r\n", "500 5.5.2 Error: bare <CR> received"),
+    # past the line limit, where aiosmtpd reads the line in pieces
+    (b"NOOP " + b"x" * 1200 + b"\n", "500 5.5.2 Error: bare <LF> received"),
+    (b"NOOP " + b"x" * 1200 + b"\r\r\n", "500 5.5.2 Error: bare <CR> received"),
+    (b"NOOP " + b"x" * 3000 + b"\rx\r\n", "500 5.5.2 Error: bare <CR> received"),
+]
+
+
+@pytest.mark.parametrize("bytewise", [False, True], ids=["whole", "bytewise"])
+@pytest.mark.parametrize(("line", "reply"), BARE_COMMANDS, ids=lambda v: repr(v)[-24:])
+async def test_bare_newline_in_a_command_closes(
+    smtp_env: SmtpEnv, line: bytes, reply: str, bytewise: bool
+) -> None:
+    """One reply, then the connection is closed, as Postfix does: nothing after it is read."""
+    wire = await Wire.open(smtp_env.ports["mx"])
+    payload = line + b"MAIL FROM:<ceo@example.test>\r\n"
+    # Once the server has closed, a write may meet a reset: that is the closing we expect.
+    with contextlib.suppress(ConnectionError):
+        if bytewise:
+            for i in range(len(payload)):
+                await wire.send(payload[i : i + 1])
+        else:
+            await wire.send(payload)
+    assert await wire.reply() == reply
+    assert await _closed(wire)  # and no reply to the MAIL after it
+    await wire.close()
+
+
+async def _closed(wire: Wire) -> bool:
+    try:
+        return await asyncio.wait_for(wire.reader.read(), 10) == b""
+    except ConnectionError:
+        return True
+
+
+async def test_bare_lf_in_a_smuggled_transaction_delivers_nothing(smtp_env: SmtpEnv) -> None:
+    wire = await Wire.open(smtp_env.ports["mx"])
+    await wire.send(b"MAIL FROM:<ceo@example.test>\nRCPT TO:<alice@example.test>\nDATA\n")
+    assert (await wire.reply()).startswith("500 5.5.2")
+    assert await _closed(wire)
+    await wire.close()
+    assert await smtp_env.inbox(ALICE) == []
+
+
+async def test_bare_lf_in_an_auth_response_closes(smtp_env: SmtpEnv) -> None:
+    wire = await Wire.open(smtp_env.ports["submission"], ehlo=False)
+    assert (await wire.command("EHLO client.test")).startswith("250")
+    await wire.send(b"STARTTLS\r\n")
+    assert (await wire.reply()).startswith("220")
+    await wire.writer.start_tls(smtp_env.tls(), server_hostname="mx.example.test")
+    assert (await wire.command("EHLO client.test")).startswith("250")
+    assert (await wire.command("AUTH LOGIN")).startswith("334")
+    await wire.send(b"YWxpY2VAZXhhbXBsZS50ZXN0\n")
+    assert (await wire.reply()).startswith("500 5.5.2 Error: bare <LF> received")
+    assert await _closed(wire)
+    await wire.close()
+
+
+async def test_crlf_commands_byte_by_byte_still_work(smtp_env: SmtpEnv) -> None:
+    wire = await Wire.open(smtp_env.ports["mx"])
+    for byte in b"NOOP\r\n":
+        await wire.send(bytes([byte]))
+    assert (await wire.reply()).startswith("250")
+    await wire.close()

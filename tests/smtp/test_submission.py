@@ -214,3 +214,23 @@ async def test_auth_plain_edge_cases(smtp_env: SmtpEnv) -> None:
 
     replies = await smtp_env.run(session)
     assert [code for code, _ in replies] == [501, 535, 504, 334, 501, 235, 503]
+
+
+async def test_a_full_mailbox_at_data_bounces_to_the_local_sender(smtp_env: SmtpEnv) -> None:
+    """No SIZE declared, so bob's full mailbox shows only at DATA: alice's own copy is stored,
+    the reply is 250, and alice finds a DSN about bob in her INBOX (RFC 3464)."""
+    big = MESSAGE + (b"z" * 98 + b"\r\n") * 50
+
+    def send() -> tuple[int, bytes]:
+        with smtp_env.submission() as client:
+            client.mail(ALICE)  # no SIZE=: the quota is only known at DATA
+            assert client.rcpt(ALICE)[0] == 250 and client.rcpt(BOB)[0] == 250
+            return client.data(big)
+
+    code, _ = await smtp_env.run(send)
+    assert code == 250
+    assert await smtp_env.inbox(BOB) == []
+    copy, notice = await smtp_env.inbox(ALICE)
+    assert copy.endswith(big)
+    assert b"From: Mail Delivery System <MAILER-DAEMON@mx.example.test>" in notice
+    assert b"Final-Recipient: rfc822; bob@example.test\r\nAction: failed\r\nStatus: 5.2.2" in notice
