@@ -79,6 +79,17 @@ class LiveServer:
         future: Future[Any] = asyncio.run_coroutine_threadsafe(fn(), self.loop)  # type: ignore[arg-type]
         return future.result(timeout=30)
 
+    def subjects(self, address: str, folder: str) -> list[str]:
+        """Subjects in one folder of one account, newest first, as the store has them."""
+
+        async def read() -> list[str]:
+            assert self.store is not None
+            account = await self.store.find_account(address)
+            mailbox = await self.store.get_mailbox(account.id, folder)
+            return [s.subject for s in await self.store.newest(account.id, mailbox.id, 100)]
+
+        return self.call(read)
+
     def stop(self) -> None:
         async def stop() -> None:
             if self.server is not None:

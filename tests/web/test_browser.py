@@ -14,17 +14,6 @@ from tests.web.live import DEMO_ADDRESS, OTHER_ADDRESS, OTHER_PASSWORD, LiveServ
 INBOX = re.compile(r".*/mail/\d+(\?.*)?$")
 
 
-def _subjects(live: LiveServer, address: str, folder: str) -> list[str]:
-    async def read() -> list[str]:
-        store = live.store
-        assert store is not None
-        account = await store.find_account(address)
-        mailbox = await store.get_mailbox(account.id, folder)
-        return [s.subject for s in await store.newest(account.id, mailbox.id, 100)]
-
-    return live.call(read)
-
-
 def test_sign_in_wrong_password_then_right(live: LiveServer, page: Any) -> None:
     page.goto(live.base_url + "/mail")
     assert "/signin?next=%2Fmail" in page.url
@@ -88,8 +77,8 @@ def test_compose_to_another_local_user(live: LiveServer, page: Any) -> None:
     page.click("button[value=send]")
     page.wait_for_url(re.compile(r".*notice=sent$"))
     assert "Your message has been sent." in page.locator(".notice").inner_text()
-    assert "Lunch on Friday?" in _subjects(live, OTHER_ADDRESS, "INBOX")
-    assert "Lunch on Friday?" in _subjects(live, DEMO_ADDRESS, "Sent")
+    assert "Lunch on Friday?" in live.subjects(OTHER_ADDRESS, "INBOX")
+    assert "Lunch on Friday?" in live.subjects(DEMO_ADDRESS, "Sent")
     # and Ann reads it in her own session
     other = page.context.browser.new_context()
     ann = other.new_page()
@@ -150,13 +139,13 @@ def test_move_then_delete(live: LiveServer, page: Any) -> None:
     page.click("button[value=move]")
     page.wait_for_url(re.compile(r".*notice=moved$"))
     assert page.locator("text=Welcome to your new mailbox").count() == 0
-    assert "Welcome to your new mailbox" in _subjects(live, DEMO_ADDRESS, "Archive")
+    assert "Welcome to your new mailbox" in live.subjects(DEMO_ADDRESS, "Archive")
     page.click("#folder-list >> text=Archive")
     page.click("text=Welcome to your new mailbox")
     page.click(".reading-toolbar button[value=delete]")
     page.wait_for_url(re.compile(r".*notice=deleted$"))
-    assert "Welcome to your new mailbox" in _subjects(live, DEMO_ADDRESS, "Trash")
-    assert "Welcome to your new mailbox" not in _subjects(live, DEMO_ADDRESS, "Archive")
+    assert "Welcome to your new mailbox" in live.subjects(DEMO_ADDRESS, "Trash")
+    assert "Welcome to your new mailbox" not in live.subjects(DEMO_ADDRESS, "Archive")
 
 
 def test_new_mail_appears_without_reload(live: LiveServer, page: Any) -> None:
@@ -249,7 +238,7 @@ def test_keyboard_shortcuts(live: LiveServer, page: Any) -> None:
     page.keyboard.press("j")
     page.keyboard.press("#")
     page.wait_for_url(re.compile(r".*notice=deleted$"))
-    assert subjects[0] in _subjects(live, DEMO_ADDRESS, "Trash")
+    assert subjects[0] in live.subjects(DEMO_ADDRESS, "Trash")
     # reading a message: j opens the next one, u goes back to the list
     page.keyboard.press("j")
     page.keyboard.press("o")

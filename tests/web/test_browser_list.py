@@ -14,17 +14,6 @@ from tests.web.live import DEMO_ADDRESS, LiveServer
 CABIN = "Booking the cabin for the long weekend"
 
 
-def _subjects(live: LiveServer, folder: str) -> list[str]:
-    async def read() -> list[str]:
-        store = live.store
-        assert store is not None
-        account = await store.find_account(DEMO_ADDRESS)
-        mailbox = await store.get_mailbox(account.id, folder)
-        return [s.subject for s in await store.newest(account.id, mailbox.id, 100)]
-
-    return live.call(read)
-
-
 def test_conversations_list_and_one_conversation(live: LiveServer, page: Any) -> None:
     sign_in_browser(page, live.base_url)
     assert page.locator("li.message", has_text=CABIN).count() == 2  # two rows in the inbox
@@ -68,10 +57,10 @@ def test_drag_selected_messages_onto_a_folder(live: LiveServer, page: Any) -> No
     expect(archive).to_have_class(re.compile(r"\bdrop-target\b"))  # a visible drop target
     page.mouse.up()
     page.wait_for_url(re.compile(r".*notice=moved$"))
-    in_archive = _subjects(live, "Archive")
+    in_archive = live.subjects(DEMO_ADDRESS, "Archive")
     assert "Welcome to your new mailbox" in in_archive
     assert any(s.startswith("Uitnodiging: teamoverleg") for s in in_archive)
-    assert not any(s.startswith("Uitnodiging") for s in _subjects(live, "INBOX"))
+    assert not any(s.startswith("Uitnodiging") for s in live.subjects(DEMO_ADDRESS, "INBOX"))
     # an unselected row dragged alone moves alone, here to a folder of the user's own
     async def create() -> None:
         store = live.store
@@ -85,7 +74,7 @@ def test_drag_selected_messages_onto_a_folder(live: LiveServer, page: Any) -> No
     page.drag_and_drop("li.message:has-text('Your invoice') a.row-link",
                        "#folder-list a:has-text('Receipts')")
     page.wait_for_url(re.compile(r".*notice=moved$"))
-    receipts = _subjects(live, "Receipts")
+    receipts = live.subjects(DEMO_ADDRESS, "Receipts")
     assert len(receipts) == 1 and receipts[0].startswith("Your invoice")
 
 
