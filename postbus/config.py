@@ -149,6 +149,9 @@ class QueueConfig:
     port: int = field(default=25, metadata=_kind(_PORT))
     # Connect from this address (the one SPF names) when the machine has several; "": any.
     bind_address: str = field(default="", metadata=_kind(_OPT_TEXT))
+    # RFC 8461 (MTA-STS): the MX of a domain with a policy must show a certificate that chains
+    # to these CA certificates (PEM) instead of the system's trust store; None: the system's.
+    tls_ca_file: Path | None = field(default=None, metadata=_kind(_OPT_PATH))
 
 
 @dataclass(frozen=True, slots=True)

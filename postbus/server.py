@@ -134,15 +134,13 @@ async def serve(
             server = await _start_listener(service, listener)
             if server is not None:
                 servers.append(server)
+        delivery = outbound.settings_from_config(config)
+        if delivery.tls_ca_file is not None and not delivery.tls_ca_file.is_file():
+            raise StartupError(f"queue.tls_ca_file: {delivery.tls_ca_file}: no such file")
         service.background.append(asyncio.create_task(_collect_garbage(store)))
         service.background.append(
             asyncio.create_task(
-                outbound.run_queue(
-                    store,
-                    outbound.settings_from_config(config),
-                    outbound.resolver_from_config(config),
-                    stop,
-                )
+                outbound.run_queue(store, delivery, outbound.resolver_from_config(config), stop)
             )
         )
         log.info("postbus is ready (%s store, data in %s)", config.store.backend, config.data_dir)

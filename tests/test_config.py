@@ -334,7 +334,7 @@ def test_example_uncommented_states_the_defaults(tmp_path: Path) -> None:
 
 def test_every_setting_is_in_the_example() -> None:
     text = EXAMPLE.read_text()
-    for section in ("server", "store", "tls", "limits", "accounts"):
+    for section in ("server", "store", "tls", "limits", "accounts", "queue", "smarthost", "dns"):
         cls = type(getattr(Config(), section))
         for f in dataclasses.fields(cls):
             assert re.search(rf"^#\s+{f.name} = ", text, re.M), f"{section}.{f.name}"

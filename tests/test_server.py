@@ -92,3 +92,14 @@ async def test_sigterm_exits_zero(tmp_path: Path) -> None:
 def test_every_finished_protocol_is_registered() -> None:
     server.load_protocols()
     assert {"smtp-mx", "submission", "imap", "pop3", "http"} <= set(server.PROTOCOLS)
+
+
+async def test_a_missing_mta_sts_ca_file_stops_the_start(tmp_path: Path) -> None:
+    config = config_for(tmp_path, ())
+    config = replace(config, queue=replace(config.queue, tls_ca_file=tmp_path / "no-such.pem"))
+    try:
+        await asyncio.wait_for(server.serve(config), 15)
+    except server.StartupError as exc:
+        assert "queue.tls_ca_file" in str(exc) and "no-such.pem" in str(exc)
+    else:
+        raise AssertionError("serve started without its CA file")

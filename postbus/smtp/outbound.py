@@ -1,4 +1,7 @@
-"""Delivery of queued mail to other servers: MX routing, SMTP sessions, retries, bounces.
+"""Delivery of queued mail to other servers: MX routing, MTA-STS, retries, bounces.
+
+The SMTP session with one MX is ``outbound_session.Session``; MTA-STS policies come from
+``mtasts_discovery.PolicyCache``.
 
 ``run_queue`` is the background task ``postbus serve`` starts; ``QueueWorker.deliver_due(now)``
 is one pass of it, which tests drive with a clock of their own to walk a five-day retry
@@ -14,13 +17,16 @@ Invariants:
   all; one connection carries every message for its destination that is due.
 - Failures of one destination never stop the worker: an unexpected error is logged and the
   recipients concerned wait for their next try.
+- A domain with an MTA-STS policy in mode enforce (RFC 8461 §5) gets mail only from an MX the
+  policy names, only after STARTTLS with a certificate valid for that MX; never in the clear.
+  Every such failure is temporary: the policy may change, and the last try before the bounce
+  looks it up again (§5.1 step 3).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import ssl
 import time
@@ -31,6 +37,16 @@ import aiosmtplib
 
 from postbus.smtp import bounce, dsn
 from postbus.smtp import queue as smtp_queue
+from postbus.smtp.mtasts import Mode, Policy
+from postbus.smtp.mtasts_discovery import PolicyCache, verified_context
+from postbus.smtp.outbound_session import (
+    LINK_ERRORS,
+    STS_STATUS,
+    ConnectionLost,
+    Message,
+    PolicyRefused,
+    Session,
+)
 from postbus.smtp.resolver import DnsResolver
 from postbus.smtp.routing import (
     MINUTE,
@@ -53,178 +69,6 @@ log = logging.getLogger("postbus.outbound")
 
 LEASE = 30 * MINUTE  # longer than one attempt can take (RFC 5321 §4.5.3.2 timeouts)
 POLL = 60.0  # other nodes may queue mail too: look at the table at least this often
-DATA_TIMEOUT = 600.0  # RFC 5321 §4.5.3.2.6: DATA termination, 10 minutes
-
-
-# -- SMTP sessions -----------------------------------------------------------------------------
-
-
-def _opportunistic_context() -> ssl.SSLContext:
-    # RFC 7435: encrypt when offered, without authenticating the MX (MTA-STS/DANE come later).
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def _source(settings: OutboundSettings, destination: str) -> tuple[str, int] | None:
-    if not settings.bind_address:
-        return None
-    # An IPv4 source cannot reach an IPv6 destination, nor the other way round.
-    if (":" in settings.bind_address) != (":" in destination):
-        return None
-    return (settings.bind_address, 0)
-
-
-@dataclass(slots=True)
-class _Message:
-    message_id: int
-    envelope_from: str
-    blob_hash: str
-    items: list[q.QueuedRecipient]
-
-
-class _ConnectionLost(Exception):
-    """The session broke: this message and the rest go to the next address."""
-
-
-_LINK_ERRORS = (
-    aiosmtplib.SMTPServerDisconnected,
-    aiosmtplib.SMTPTimeoutError,
-    aiosmtplib.SMTPConnectError,
-    OSError,
-    ssl.SSLError,
-    TimeoutError,
-)
-
-
-class _Session:
-    """One SMTP connection to one address."""
-
-    def __init__(self, settings: OutboundSettings, host: str, address: str) -> None:
-        self.settings = settings
-        self.host = host
-        self.address = address
-        self.smtp: aiosmtplib.SMTP | None = None
-
-    async def open(self) -> None:
-        relay = self.settings.smarthost
-        if relay is not None:
-            await self._open_relay(relay)
-            return
-        await self._connect()
-        assert self.smtp is not None
-        if not self.smtp.supports_extension("starttls"):
-            return
-        try:
-            await self.smtp.starttls(tls_context=_opportunistic_context())
-        except (ssl.SSLError, aiosmtplib.SMTPException, OSError) as exc:
-            # A failed opportunistic STARTTLS: once more in the clear (RFC 7435 §3).
-            log.info(
-                "%s[%s]: STARTTLS failed (%s); trying without TLS", self.host, self.address, exc
-            )
-            self.close()
-            await self._connect()
-
-    async def _connect(self) -> None:
-        s = self.settings
-        self.smtp = aiosmtplib.SMTP(
-            hostname=self.address,
-            port=s.port,
-            local_hostname=s.hostname,
-            timeout=s.command_timeout,
-            start_tls=False,
-            source_address=_source(s, self.address),
-        )
-        await self.smtp.connect(timeout=s.connect_timeout)
-        await self.smtp.ehlo()
-
-    async def _open_relay(self, relay: Smarthost) -> None:
-        s = self.settings
-        self.smtp = aiosmtplib.SMTP(
-            hostname=relay.host,
-            port=relay.port,
-            local_hostname=s.hostname,
-            timeout=s.command_timeout,
-            use_tls=relay.tls == "implicit",
-            start_tls=relay.tls == "starttls",
-            validate_certs=relay.verify,
-            source_address=_source(s, relay.host),
-        )
-        await self.smtp.connect(timeout=s.connect_timeout)
-        if relay.username:
-            await self.smtp.login(relay.username, relay.password or "")
-
-    def close(self) -> None:
-        if self.smtp is not None:
-            self.smtp.close()
-            self.smtp = None
-
-    async def quit(self) -> None:
-        if self.smtp is not None and self.smtp.is_connected:
-            try:
-                await self.smtp.quit(timeout=10)
-            except (*_LINK_ERRORS, aiosmtplib.SMTPException):
-                pass
-        self.close()
-
-    async def send(self, message: _Message, body: bytes) -> dict[int, Result]:
-        """One mail transaction for all of ``message``'s recipients at this destination."""
-        smtp = self.smtp
-        assert smtp is not None
-        remote = self.host
-        options = []
-        if not all(
-            a.isascii() for a in [message.envelope_from, *(i.recipient for i in message.items)]
-        ):
-            if not smtp.supports_extension("smtputf8"):
-                # RFC 6531 §3.2: no SMTPUTF8 there, so the address cannot be carried.
-                return self._all(
-                    message,
-                    Result(
-                        Kind.PERMANENT,
-                        "5.6.7",
-                        "the receiving server does not support SMTPUTF8",
-                        remote,
-                    ),
-                )
-            options.append("SMTPUTF8")
-        if smtp.supports_extension("8bitmime") and not body.isascii():
-            options.append("BODY=8BITMIME")  # RFC 6152
-        if smtp.supports_extension("size"):
-            options.append(f"SIZE={len(body)}")  # RFC 1870
-        encoding = "utf-8" if "SMTPUTF8" in options else "ascii"
-        try:
-            try:
-                await smtp.mail(message.envelope_from, options=options, encoding=encoding)
-            except aiosmtplib.SMTPResponseException as exc:
-                return self._all(message, from_reply(exc.code, exc.message, remote))
-            results: dict[int, Result] = {}
-            accepted = []
-            for item in message.items:
-                try:
-                    await smtp.rcpt(item.recipient, encoding=encoding)
-                    accepted.append(item)
-                except aiosmtplib.SMTPResponseException as exc:
-                    results[item.id] = from_reply(exc.code, exc.message, remote)
-            if not accepted:
-                with contextlib.suppress(aiosmtplib.SMTPResponseException):
-                    await smtp.rset()
-                return results
-            try:
-                reply = await smtp.data(body, timeout=DATA_TIMEOUT)
-                outcome = from_reply(reply.code, reply.message, remote)
-            except aiosmtplib.SMTPResponseException as exc:
-                outcome = from_reply(exc.code, exc.message, remote)
-            results.update((item.id, outcome) for item in accepted)
-            return results
-        except _LINK_ERRORS as exc:
-            where = f"{self.host}[{self.address}]"
-            raise _ConnectionLost(f"{where}: {exc or type(exc).__name__}") from exc
-
-    @staticmethod
-    def _all(message: _Message, result: Result) -> dict[int, Result]:
-        return {item.id: result for item in message.items}
 
 
 # -- the worker --------------------------------------------------------------------------------
@@ -237,6 +81,12 @@ class QueueWorker:
     resolver: Resolver
     _domain_limits: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     _connections: asyncio.Semaphore | None = None
+    _verified: ssl.SSLContext = field(init=False)
+    _policies: PolicyCache = field(init=False)  # MTA-STS policies, for this process's life
+
+    def __post_init__(self) -> None:
+        self._verified = verified_context(self.settings.tls_ca_file)
+        self._policies = PolicyCache(self.resolver, self._verified, port=self.settings.mta_sts_port)
 
     async def deliver_due(self, now: int) -> int:
         """One pass: claim what is due at ``now``, try it, record the outcomes; returns count."""
@@ -255,7 +105,7 @@ class QueueWorker:
 
     async def deliver_domain(self, domain: str, items: list[q.QueuedRecipient], now: int) -> None:
         try:
-            results = await self._attempt(domain, items)
+            results = await self._attempt(domain, items, now)
         except Exception:
             log.exception("delivery to %s failed unexpectedly", domain)
             results = {i.id: Result(Kind.TEMPORARY, "4.3.0", "internal error") for i in items}
@@ -264,42 +114,59 @@ class QueueWorker:
         except Exception:  # the lease runs out and the rows are tried again
             log.exception("recording delivery outcomes for %s failed", domain)
 
-    async def _attempt(self, domain: str, items: list[q.QueuedRecipient]) -> dict[int, Result]:
+    async def _attempt(
+        self, domain: str, items: list[q.QueuedRecipient], now: int
+    ) -> dict[int, Result]:
         relay = self.settings.smarthost
         try:
             addresses = [(relay.host, relay.host)] if relay else await route(self.resolver, domain)
         except RouteError as exc:
             return {item.id: exc.result for item in items}
-        messages: dict[int, _Message] = {}
+        # Through a smarthost the recipient's policy is the relay's to apply (RFC 8461 §3.4);
+        # we check the relay's own certificate when its settings say so (Smarthost.verify).
+        policy = None if relay else await self._policies.policy(domain, now)
+        errors: list[tuple[str, str]] = []  # (status, why) per failed address
+        if policy is not None and policy.mode is not Mode.NONE:
+            allowed = [(host, address) for host, address in addresses if policy.matches(host)]
+            if len(allowed) < len(addresses):
+                # RFC 8461 §4.1: an MX the policy does not name is not a candidate (enforce).
+                others = sorted({host for host, _ in addresses} - {host for host, _ in allowed})
+                why = f"MX {', '.join(others)} not in the MTA-STS policy of {domain}"
+                if policy.mode is Mode.ENFORCE:
+                    addresses = allowed
+                    errors.append((STS_STATUS, why))
+                else:
+                    log.warning("MTA-STS (testing) would refuse %s; delivering anyway", why)
+        messages: dict[int, Message] = {}
         for item in items:
             messages.setdefault(
-                item.message_id, _Message(item.message_id, item.envelope_from, item.blob_hash, [])
+                item.message_id, Message(item.message_id, item.envelope_from, item.blob_hash, [])
             ).items.append(item)
         pending = collections.deque(messages.values())
         results: dict[int, Result] = {}
-        errors: list[str] = []
         limit = self._domain_limits.setdefault(
             domain, asyncio.Semaphore(self.settings.connections_per_domain)
         )
         if self._connections is None:
             self._connections = asyncio.Semaphore(self.settings.max_connections)
-        lanes = min(self.settings.connections_per_domain, len(pending))
+        lanes = min(self.settings.connections_per_domain, len(pending)) if addresses else 0
         await asyncio.gather(
-            *(self._lane(addresses, pending, results, errors, limit) for _ in range(lanes))
+            *(self._lane(addresses, pending, results, errors, limit, policy) for _ in range(lanes))
         )
-        reason = errors[-1] if errors else "no connection could be made"
+        status, reason = errors[-1] if errors else ("4.4.1", "no connection could be made")
         for message in pending:  # every address failed for these
             for item in message.items:
-                results[item.id] = Result(Kind.TEMPORARY, "4.4.1", reason)
+                results[item.id] = Result(Kind.TEMPORARY, status, reason)
         return results
 
     async def _lane(
         self,
         addresses: list[tuple[str, str]],
-        pending: collections.deque[_Message],
+        pending: collections.deque[Message],
         results: dict[int, Result],
-        errors: list[str],
+        errors: list[tuple[str, str]],
         limit: asyncio.Semaphore,
+        policy: Policy | None,
     ) -> None:
         """One connection at a time, taking messages until none are left or addresses run out."""
         assert self._connections is not None
@@ -307,11 +174,14 @@ class QueueWorker:
             for host, address in addresses:
                 if not pending:
                     return
-                session = _Session(self.settings, host, address)
+                session = Session(self.settings, host, address, policy, self._verified)
                 try:
                     await session.open()
-                except (*_LINK_ERRORS, aiosmtplib.SMTPException) as exc:
-                    errors.append(f"{host}[{address}]: {exc or type(exc).__name__}")
+                except PolicyRefused as exc:
+                    errors.append((STS_STATUS, str(exc)))
+                    continue
+                except (*LINK_ERRORS, aiosmtplib.SMTPException) as exc:
+                    errors.append(("4.4.1", f"{host}[{address}]: {exc or type(exc).__name__}"))
                     session.close()
                     continue
                 except BaseException:  # cancelled while connecting
@@ -323,9 +193,9 @@ class QueueWorker:
                         try:
                             body = await asyncio.to_thread(self.store.blobs.read, message.blob_hash)
                             results.update(await session.send(message, body))
-                        except _ConnectionLost as exc:
+                        except ConnectionLost as exc:
                             pending.appendleft(message)
-                            errors.append(str(exc))
+                            errors.append(("4.4.1", str(exc)))
                             break
                 finally:
                     task = asyncio.current_task()

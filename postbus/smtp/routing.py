@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from postbus.smtp.resolver import DnsResolver
@@ -24,8 +25,9 @@ MAX_ADDRESSES = 10  # addresses tried per destination and attempt
 class Resolver(Protocol):
     """The part of ``postbus.smtp.resolver.Resolver`` routing needs. An empty list means "no
     such records" (NXDOMAIN or NODATA); an exception (``TempDnsError``) means the answer is
-    unknown for now, and the attempt is temporary."""
+    unknown for now, and the attempt is temporary. ``txt`` finds MTA-STS records."""
 
+    async def txt(self, name: str) -> list[str]: ...
     async def mx(self, name: str) -> list[tuple[int, str]]: ...
     async def a(self, name: str) -> list[str]: ...
     async def aaaa(self, name: str) -> list[str]: ...
@@ -62,6 +64,8 @@ class OutboundSettings:
     command_timeout: float = 300.0  # RFC 5321 §4.5.3.2: five minutes per command
     bind_address: str = ""  # local address to connect from (the IP in our SPF record); "": any
     smarthost: Smarthost | None = None
+    tls_ca_file: Path | None = None  # CA certificates for MTA-STS checks; None: the system's
+    mta_sts_port: int = 443  # RFC 8461 §3.3 fixes 443; only tests change it (no config key)
 
 
 def settings_from_config(config: Any) -> OutboundSettings:
@@ -78,6 +82,7 @@ def settings_from_config(config: Any) -> OutboundSettings:
         "max_retry_interval",
         "connections_per_domain",
         "max_connections",
+        "tls_ca_file",
     ):
         if hasattr(queue_cfg, name):
             values[name] = getattr(queue_cfg, name)
