@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from postbus.store import correspondents, search
 from postbus.store import flags as flagbits
-from postbus.store import search
 from postbus.store.db import Tx
 from postbus.store.events import EventKind, MailboxEvent
 from postbus.store.mailboxes import get_by_id
@@ -83,10 +83,13 @@ async def append_batch(
     """Add messages to a mailbox in the given order: consecutive UIDs, one modseq."""
     if not batch:
         return []
-    await get_by_id(tx, account_id, mailbox_id)
+    mailbox = await get_by_id(tx, account_id, mailbox_id)
     total = sum(item.message.size for item in batch)
     await enforce_quota(tx, account_id, total, len(batch))
     message_ids = await _insert_messages(tx, account_id, batch, now)
+    # address suggestions, in the same transaction (``correspondents.py``)
+    received = [item.received or now for item in batch]
+    await correspondents.note(tx, account_id, mailbox.special_use, batch, received)
     uidvalidity, first_uid, modseq = await _place(tx, mailbox_id, batch, message_ids, now)
     uids = tuple(range(first_uid, first_uid + len(batch)))
     tx.notify(MailboxEvent(EventKind.NEW, account_id, mailbox_id, uids, modseq))

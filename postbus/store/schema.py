@@ -11,7 +11,9 @@ are a bit mask (``flags.py``); other keywords a space-separated, sorted list.
 
 from __future__ import annotations
 
-from postbus.store import credentials, finder, metadata, queue, search, sessions
+from collections.abc import Awaitable, Callable
+
+from postbus.store import correspondents, credentials, finder, metadata, queue, search, sessions
 from postbus.store.db import Tx
 
 DDL_TOKENS = {
@@ -129,8 +131,12 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_account ON audit_log(account_id, at);
 """
 
-# Each entry: (version, {dialect: [statement, ...]}) — append only, never edit a released one.
-MIGRATIONS: list[tuple[int, dict[str, list[str]]]] = [
+# A step is DDL, or a function for what SQL alone cannot do (filling a table with values
+# computed in Python), run in the migration's transaction.
+Step = str | Callable[[Tx], Awaitable[None]]
+
+# Each entry: (version, {dialect: [step, ...]}) — append only, never edit a released one.
+MIGRATIONS: list[tuple[int, dict[str, list[Step]]]] = [
     (1, {dialect: [INITIAL] for dialect in DDL_TOKENS}),
     (2, search.MIGRATION),
     (3, queue.MIGRATION),
@@ -139,6 +145,7 @@ MIGRATIONS: list[tuple[int, dict[str, list[str]]]] = [
     (6, credentials.MIGRATION),
     (7, finder.MIGRATION),
     (8, search.COMPACT_INDEX),
+    (9, correspondents.MIGRATION),
 ]
 LATEST = MIGRATIONS[-1][0]
 
@@ -164,6 +171,9 @@ async def migrate(tx: Tx) -> int:
         if number <= version:
             continue
         for statement in steps[tx.dialect]:
+            if not isinstance(statement, str):
+                await statement(tx)
+                continue
             for part in _ddl(statement, tx.dialect):
                 await tx.execute(part)
         await tx.execute("INSERT INTO schema_version (version) VALUES ($1)", number)

@@ -5,8 +5,16 @@ message of the thread. Thread ids are message ids, so two accounts never share o
 query names the account all the same.
 
 Invariant: the conversation list of a folder never reads the whole folder. It walks the
-folder newest first along the memberships primary key, a batch at a time, and looks up only
-the threads it meets (``messages_thread``), until it has a page.
+folder newest first along the memberships primary key, a batch at a time, keeps the threads in
+the order it first meets them (that is newest arrival first) until it has a page, and only then
+sums up those threads, each through ``messages_thread``: the cost follows the page and the
+threads on it, not the folder.
+
+Query plans: a thread's rows are reached from ``messages_thread`` and then
+``memberships_message``, never by scanning the folder. SQLite has no statistics here and,
+left alone, takes an index on ``mailbox_id`` for the memberships side (one scan of the whole
+folder per thread), so the joins are written ``CROSS JOIN`` (SQLite keeps that order;
+PostgreSQL plans as usual) and a unary ``+`` keeps a column out of index choice.
 """
 
 from __future__ import annotations
@@ -31,14 +39,20 @@ def _placeholders(first: int, count: int) -> str:
     return ", ".join(f"${first + i}" for i in range(count))
 
 
+def _in_folder(count: int) -> str:
+    """FROM and WHERE for the messages of ``count`` threads ($3...) in folder $2 of account
+    $1, reached thread first (see the module's note on query plans)."""
+    return (" FROM messages m CROSS JOIN memberships b WHERE b.message_id = m.id"
+            f" AND m.thread_id IN ({_placeholders(3, count)})"
+            " AND +m.account_id = $1 AND +b.mailbox_id = $2")
+
+
 async def _threads_in(
     tx: Tx, account_id: int, mailbox_id: int, thread_ids: Sequence[int]
 ) -> list[ThreadSummary]:
     """Summaries of these threads in one folder. Counting is done by the engine, so a thread
     of a hundred thousand notifications costs one aggregate, not a hundred thousand rows."""
-    in_threads = f"m.thread_id IN ({_placeholders(3, len(thread_ids))})"
-    joined = (" FROM messages m JOIN memberships b ON b.message_id = m.id"
-              f" WHERE {in_threads} AND m.account_id = $1 AND b.mailbox_id = $2")
+    joined = _in_folder(len(thread_ids))
     totals = await tx.fetch(
         "SELECT m.thread_id, COUNT(*) AS count, MAX(b.uid) AS newest_uid,"
         " MAX(m.received) AS newest_received,"
@@ -98,8 +112,8 @@ async def thread_page(
     ceiling = before_uid or (1 << 62)
     cursor = ceiling
     met: set[int] = set()
-    found: list[ThreadSummary] = []
-    while len(found) < limit:
+    chosen: list[int] = []  # newest arrival first: the order the walk meets them
+    while len(chosen) < limit:
         rows = await tx.fetch(
             "SELECT b.uid, m.thread_id FROM memberships b JOIN messages m ON m.id = b.message_id"
             " WHERE b.mailbox_id = $1 AND b.uid < $2 ORDER BY b.uid DESC LIMIT $3",
@@ -110,11 +124,32 @@ async def thread_page(
         cursor = rows[-1]["uid"]
         fresh = [t for t in dict.fromkeys(row["thread_id"] for row in rows) if t not in met]
         met.update(fresh)
-        if fresh:
-            threads = await _threads_in(tx, account_id, mailbox_id, fresh)
-            found.extend(t for t in threads if t.newest_uid < ceiling)
+        while fresh and len(chosen) < limit:
+            wanted, fresh = fresh[:limit - len(chosen)], fresh[limit - len(chosen):]
+            if before_uid is not None:
+                earlier = await _reaching(tx, account_id, mailbox_id, wanted, ceiling)
+                wanted = [t for t in wanted if t not in earlier]
+            chosen.extend(wanted)
+    if not chosen:
+        return []
+    found = await _threads_in(tx, account_id, mailbox_id, chosen)
+    # a reply that arrived since the walk lifts its thread to an earlier page
+    found = [thread for thread in found if thread.newest_uid < ceiling]
     found.sort(key=lambda thread: thread.newest_uid, reverse=True)
-    return found[:limit]
+    return found
+
+
+async def _reaching(
+    tx: Tx, account_id: int, mailbox_id: int, thread_ids: Sequence[int], uid: int
+) -> set[int]:
+    """Those of the threads with a message at or above ``uid`` in the folder: their newest
+    message was on an earlier page, and so were they."""
+    rows = await tx.fetch(
+        "SELECT DISTINCT m.thread_id" + _in_folder(len(thread_ids))
+        + f" AND b.uid >= ${3 + len(thread_ids)}",
+        account_id, mailbox_id, *thread_ids, uid,
+    )
+    return {row[0] for row in rows}
 
 
 async def conversation(
@@ -128,7 +163,7 @@ async def conversation(
     rows = await tx.fetch(
         SUMMARY_SQL.replace(" FROM memberships b", ", b.mailbox_id FROM memberships b")
         + " JOIN mailboxes x ON x.id = b.mailbox_id"
-        " WHERE m.thread_id = $1 AND m.account_id = $2 AND x.account_id = $2"
+        " WHERE m.thread_id = $1 AND +m.account_id = $2 AND x.account_id = $2"
         " AND (b.mailbox_id = $3 OR x.special_use IS NULL OR x.special_use NOT IN ($4, $5))"
         " ORDER BY m.received DESC, m.id DESC LIMIT $6",
         thread_id, account_id, opened_from, *LEFT_OUT, limit,
@@ -152,9 +187,7 @@ async def thread_uids(
     if not wanted:
         return []
     rows = await tx.fetch(
-        "SELECT b.uid FROM messages m JOIN memberships b ON b.message_id = m.id"
-        f" WHERE m.thread_id IN ({_placeholders(3, len(wanted))})"
-        " AND m.account_id = $1 AND b.mailbox_id = $2 ORDER BY b.uid",
+        "SELECT b.uid" + _in_folder(len(wanted)) + " ORDER BY b.uid",
         account_id, mailbox_id, *wanted,
     )
     return [row[0] for row in rows]

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import pytest
 
-from postbus.store import NotFound, Store
+from postbus.store import NotFound, Store, threads
+from postbus.store.db import Tx
+from postbus.store.events import MailboxEvent
 from postbus.store.models import Account
 
 
@@ -104,3 +109,62 @@ async def test_threads_of_another_account_stay_out(store: Store, account: Accoun
         await store.thread_page(account.id, other_inbox)
     with pytest.raises(NotFound):
         await store.conversation(account.id, theirs.message_id, other_inbox)
+
+
+class Recording:
+    """The real transaction, keeping each statement it was given."""
+
+    def __init__(self, tx: Tx) -> None:
+        self.tx, self.dialect = tx, tx.dialect
+        self.statements: list[tuple[str, tuple[Any, ...]]] = []
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        self.statements.append((sql, args))
+        return await self.tx.fetch(sql, *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        self.statements.append((sql, args))
+        return await self.tx.fetchrow(sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        self.statements.append((sql, args))
+        return await self.tx.fetchval(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        raise AssertionError("a read wrote")
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        raise AssertionError("a read wrote")
+
+    def notify(self, event: MailboxEvent) -> None:
+        raise AssertionError("a read notified")
+
+
+async def test_thread_queries_follow_the_thread_not_the_folder(
+    store: Store, account: Account, backend: str
+) -> None:
+    """SQLite plans without statistics, the same for ten rows as for 500,000: no statement
+    may read a folder or an account whole (that made a page of a big inbox take a second)."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL plans from statistics; this pins SQLite's own plans")
+    inbox, sent = await box(store, account, "INBOX"), await box(store, account, "Sent")
+    first = await store.append(account.id, inbox, mail("Cabin", "c1@x"), received=100)
+    await store.append(account.id, sent, mail("Re: Cabin", "c2@x", refs=("c1@x",)), received=200)
+    await store.append(account.id, inbox, mail("Invoice", "i1@x"), received=300)
+
+    async def run(tx: Tx) -> list[str]:
+        recording = Recording(tx)
+        await threads.thread_page(recording, account.id, inbox, 50)
+        await threads.thread_page(recording, account.id, inbox, 50, 2)
+        await threads.conversation(recording, account.id, first.message_id, inbox)
+        await threads.thread_uids(recording, account.id, inbox, [first.message_id])
+        plans = []
+        for sql, args in recording.statements:
+            for row in await tx.fetch("EXPLAIN QUERY PLAN " + sql, *args):
+                plans.append(f"{row['detail']}  <- {sql}")
+        return plans
+
+    plans = await store.read(run)
+    assert not [p for p in plans if p.startswith("SCAN ") and "CONSTANT ROW" not in p]
+    assert not [p for p in plans if "memberships_modseq" in p or "messages_account_" in p]
+    assert any("messages_thread" in p for p in plans)
