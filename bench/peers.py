@@ -53,8 +53,9 @@ def install_debian(packages: Sequence[str], present: Sequence[str]) -> bool:
     subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
     subprocess.run(["apt-get", "install", "-y", "-q", *packages], check=True, env=env)
     # The packages may start system instances on the standard ports; ours use their own.
-    subprocess.run(["service", "dovecot", "stop"], capture_output=True)
-    subprocess.run(["postfix", "stop"], capture_output=True)
+    for stop in (["service", "dovecot", "stop"], ["postfix", "stop"]):
+        if shutil.which(stop[0]):  # only what this install brought
+            subprocess.run(stop, capture_output=True)
     return all(shutil.which(p) or Path(p).exists() for p in present)
 
 

@@ -33,7 +33,7 @@ from postbus.imap.proto import codes, mutf7
 from postbus.imap.proto import commands as c
 from postbus.imap.proto import response as r
 from postbus.imap.proto.errors import ImapBad, ImapError, ImapNo
-from postbus.store import Store, StoreError, imap_queries
+from postbus.store import Store, StoreError, imap_queries, imap_views
 from postbus.store import errors as store_errors
 from postbus.store.events import Subscription
 from postbus.store.flags import join_flags
@@ -69,11 +69,12 @@ ALLOWED: dict[State, frozenset[type]] = {
 }
 
 # Commands that do not need the selected mailbox's sequence map (mailbox_view.py: it is read
-# when first needed; news to tell loads it in ``deliver``).
+# when first needed; news to tell loads it in ``deliver``), or read it themselves (FETCH of
+# flags reads it piece by piece while it writes: commands/fetch_flags.py).
 _NO_MAP = frozenset({
     c.Capability, c.Noop, c.Logout, c.Id, c.Idle, c.Select, c.Unselect, c.Close, c.Check,
     c.Status, c.List, c.Namespace, c.Enable, c.Create, c.Subscribe, c.GetQuota,
-    c.GetQuotaRoot, c.GetMetadata,
+    c.GetQuotaRoot, c.GetMetadata, c.Fetch,
 })
 
 # RFC 9051 §7.5.1: no EXPUNGE while answering FETCH, STORE or SEARCH by sequence number.
@@ -289,7 +290,7 @@ class Session:
             return
         snap = view.snapshot
         uids = await self.store.read(
-            lambda tx: imap_queries.view_uids(
+            lambda tx: imap_views.view_uids(
                 tx, self.account_id, view.mailbox_id, snap.uidnext, snap.highestmodseq
             )
         )

@@ -2,11 +2,9 @@
 
 Each is an ``async def op(tx, ...)`` run through ``store.read``/``store.write``, in the store's
 ``$1`` style. Every one names the account, so no IMAP request reaches another account's rows.
+What SELECT, the sequence map and FETCH FLAGS read is in imap_views.py.
 
-- ``select_state``: everything SELECT/EXAMINE needs from one consistent read.
-- ``view_uids``: the sequence map of a SELECT snapshot, read when a command needs it.
 - ``fetch_rows``: message rows by UID range with what FETCH needs, in one query.
-- ``flag_rows``: (uid, flags, keywords, modseq) of one UID range: FETCH FLAGS' fast path.
 - ``search_uids``: a SEARCH key tree compiled to one SQL condition.
 - ``deleted_storage``: STATUS DELETED-STORAGE (RFC 9208).
 - ``append_all``: MULTIAPPEND (RFC 3502): every message of one command, or none.
@@ -19,87 +17,16 @@ Each is an ``async def op(tx, ...)`` run through ``store.read``/``store.write``,
 
 from __future__ import annotations
 
-from array import array
-from dataclasses import dataclass
 from typing import Any
 
 from postbus.store import appending, messages, search
 from postbus.store import flags as flagbits
 from postbus.store.db import Tx
 from postbus.store.errors import NotFound
-from postbus.store.mailboxes import get, get_by_id
+from postbus.store.mailboxes import get_by_id
 from postbus.store.messages import UidRanges, uid_condition
-from postbus.store.models import Appended, Mailbox
+from postbus.store.models import Appended
 from postbus.store.parsed import NewMessage
-
-
-@dataclass(frozen=True, slots=True)
-class SelectState:
-    mailbox: Mailbox  # its counters: message_count is EXISTS, uidnext and highestmodseq
-    first_unseen: tuple[int, int] | None  # (sequence number, UID) of the first unseen message
-    keywords: tuple[str, ...]  # every keyword in use in the mailbox
-
-
-async def select_state(
-    tx: Tx,
-    account_id: int,
-    name: str,
-    known_keywords: tuple[int, int, int, tuple[str, ...]] | None = None,
-    want_unseen: bool = True,
-) -> SelectState:
-    """What SELECT/EXAMINE answers, from the mailbox's counters and indexed reads: no scan
-    of its messages (the sequence map is ``view_uids``, read when a command needs it).
-    ``known_keywords``: (mailbox id, uidvalidity, highestmodseq, keywords) of an earlier
-    SELECT; still true while the same mailbox's highest mod-sequence has not moved (every
-    flag change, append and expunge moves it), so the keyword scan is skipped then.
-    ``want_unseen`` False: the client takes no UNSEEN (IMAP4rev2, UIDONLY); not looked for."""
-    mailbox = await get(tx, account_id, name)
-    first_unseen = None
-    if want_unseen and mailbox.unseen_count > 0:
-        uid = await tx.fetchval(
-            "SELECT MIN(uid) FROM memberships WHERE mailbox_id = $1 AND (flags & $2) = 0",
-            mailbox.id, flagbits.SEEN,
-        )
-        if uid is not None:
-            seq = await tx.fetchval(
-                "SELECT COUNT(*) FROM memberships WHERE mailbox_id = $1 AND uid <= $2",
-                mailbox.id, uid,
-            )
-            first_unseen = (seq, uid)
-    if known_keywords is not None and known_keywords[:3] == (
-        mailbox.id, mailbox.uidvalidity, mailbox.highestmodseq
-    ):
-        return SelectState(mailbox, first_unseen, known_keywords[3])
-    words = await tx.fetch(
-        "SELECT DISTINCT keywords FROM memberships WHERE mailbox_id = $1 AND keywords != ''",
-        mailbox.id,
-    )
-    keywords: dict[str, str] = {}
-    for row in words:
-        for word in row[0].split():
-            keywords.setdefault(word.lower(), word)
-    return SelectState(mailbox, first_unseen, tuple(sorted(keywords.values())))
-
-
-async def view_uids(
-    tx: Tx, account_id: int, mailbox_id: int, uidnext: int, highestmodseq: int
-) -> array[int]:
-    """The UIDs a SELECT with this UIDNEXT and HIGHESTMODSEQ saw: those below UIDNEXT still
-    present, and those expunged since (the expunge log keeps every removal with its modseq;
-    UIDs only grow, so nothing below UIDNEXT arrived later). Ascending, 4 octets each."""
-    await get_by_id(tx, account_id, mailbox_id)
-    rows = await tx.fetch(  # the primary key's order: no sort
-        "SELECT uid FROM memberships WHERE mailbox_id = $1 AND uid < $2 ORDER BY uid",
-        mailbox_id, uidnext,
-    )
-    gone = await tx.fetch(  # the (mailbox_id, modseq) index: a few rows, or none
-        "SELECT uid FROM expunged WHERE mailbox_id = $1 AND uid < $2 AND modseq > $3",
-        mailbox_id, uidnext, highestmodseq,
-    )
-    if not gone:
-        return array("I", [row[0] for row in rows])
-    return array("I", sorted({row[0] for row in rows} | {row[0] for row in gone}))
-
 
 FLAG_COLUMNS = "b.uid, b.message_id, b.flags, b.keywords, b.modseq"
 MESSAGE_COLUMNS = (
@@ -128,25 +55,6 @@ async def fetch_rows(
             " ORDER BY b.uid"
         )
     return list(await tx.fetch(sql, mailbox_id, *args))
-
-
-async def flag_rows(
-    tx: Tx, account_id: int, mailbox_id: int, first: int, last: int,
-    changedsince: int | None = None,
-) -> list[Any]:
-    """(uid, flags, keywords, modseq) of the messages with first <= uid <= last, in UID order,
-    optionally only those changed since a mod-sequence (RFC 7162 §3.1.4.1). One primary-key
-    range scan; the rows are what FETCH (FLAGS UID MODSEQ) writes, nothing more."""
-    await get_by_id(tx, account_id, mailbox_id)
-    sql = (
-        "SELECT uid, flags, keywords, modseq FROM memberships"
-        " WHERE mailbox_id = $1 AND uid >= $2 AND uid <= $3"
-    )
-    if changedsince is None:
-        return list(await tx.fetch(sql + " ORDER BY uid", mailbox_id, first, last))
-    return list(await tx.fetch(
-        sql + " AND modseq > $4 ORDER BY uid", mailbox_id, first, last, changedsince
-    ))
 
 
 async def deleted_count(tx: Tx, account_id: int, mailbox_id: int) -> int:

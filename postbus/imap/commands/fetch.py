@@ -7,7 +7,8 @@ over 500,000 messages holds one batch in memory. MODSEQ, (CHANGEDSINCE n) and th
 modifier are RFC 7162 §3.1.4 / §3.2.6; CHANGEDSINCE asks the store for the changed UIDs first
 (the (mailbox_id, modseq) index), so a resync reads only what changed. BINARY is binary.py.
 A FETCH of FLAGS, UID and MODSEQ only goes through fetch_flags.py, which writes the same bytes
-with one narrow query and one write per chunk.
+with one narrow query and one write per chunk; as the first command after SELECT it also reads
+the sequence map, piece by piece, while the lines go out.
 """
 
 from __future__ import annotations
@@ -183,9 +184,15 @@ def _extra_item(item: c.FetchAtt, row: object, raw: bytes | None, modseq: int) -
 
 async def fetch(s: Session, cmd: c.Fetch) -> Reply:
     view = s.selected()
-    ranges = uid_ranges(view, cmd.uid, cmd.sequence)
     items = list(cmd.items)
     _condstore_items(s, cmd, items)
+    if (FAST_FLAGS and fetch_flags.applies(items) and not view.loaded
+            and cmd.changedsince is None and not cmd.sequence.saved):
+        # the first command after SELECT: the map is read while the lines go out
+        await fetch_flags.fetch_flags_loading(s, view, cmd.uid, cmd.sequence, items)
+        return Reply("FETCH completed")
+    await s.load_view()  # FETCH reads the map itself (session.py _NO_MAP)
+    ranges = uid_ranges(view, cmd.uid, cmd.sequence)
     if cmd.vanished and cmd.changedsince is not None:
         full = cmd.sequence.resolve(0xFFFFFFFF) if not cmd.sequence.saved else ranges
         await _vanished(s, view, full, cmd.changedsince)

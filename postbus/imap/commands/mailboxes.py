@@ -1,6 +1,11 @@
 """SELECT/EXAMINE, CREATE, DELETE, RENAME, (UN)SUBSCRIBE, LIST/LSUB, STATUS (RFC 9051 §6.3,
 RFC 5258 LIST-EXTENDED, RFC 5819 LIST-STATUS, RFC 6154 SPECIAL-USE, RFC 3348 CHILDREN).
 
+The store keeps every parent of a mailbox (CREATE makes them, DELETE of a mailbox with
+inferiors is refused with HASCHILDREN, RENAME makes the new parents), and a subscription
+belongs to its mailbox; so a listed name always exists, and ``\\NonExistent`` is only
+written for a name the server normalised away (RFC 9051 §6.3.5, OLDNAME).
+
 Names are names, never paths: every lookup goes to the store with the session's own account,
 and the store refuses names with wildcards, empty levels or control characters.
 """
@@ -18,7 +23,7 @@ from postbus.imap.proto import commands as c
 from postbus.imap.proto import response as r
 from postbus.imap.proto.errors import ImapNo
 from postbus.imap.session import Reply, Session, State
-from postbus.store import NotFound, imap_queries
+from postbus.store import NotFound, imap_queries, imap_views
 from postbus.store.mailboxes import SEPARATOR
 from postbus.store.models import Mailbox
 
@@ -50,7 +55,7 @@ async def select(s: Session, cmd: c.Select) -> Reply:
     known = _KEYWORDS.get((s.account_id, name))
     try:
         state = await s.store.read(
-            lambda tx: imap_queries.select_state(
+            lambda tx: imap_views.select_state(
                 tx, s.account_id, name, known, not (s.uidonly or s.rev2)
             )
         )
@@ -95,8 +100,24 @@ async def _select_list(s: Session, box: Mailbox) -> None:
     attributes = ["\\HasChildren" if children else "\\HasNoChildren"]
     if box.special_use:
         attributes.append(box.special_use)
-    line = f"LIST ({' '.join(attributes)}) \"{SEPARATOR}\" ".encode()
-    s.untagged(line + s.wire_name(box.name))
+    s.send(list_line(s, "LIST", attributes, box.name))
+
+
+def list_line(
+    s: Session, verb: str, attributes: list[str], name: str, extended: bytes = b""
+) -> bytes:
+    """``* LIST (attributes) "/" name [mbox-list-extended]`` (RFC 9051 §7.3.1)."""
+    head = f"{verb} ({' '.join(attributes)}) \"{SEPARATOR}\" ".encode()
+    return r.untagged(head + s.wire_name(name) + (b" (" + extended + b")" if extended else b""))
+
+
+def _oldname(s: Session, attributes: list[str], name: str, supplied: str) -> None:
+    """RFC 9051 §6.3.4-§6.3.6: a name the server normalised (``inbox/x`` is ``INBOX/x``)
+    is told to an IMAP4rev2 client as an untagged LIST of the name used, with the name it
+    sent as OLDNAME (§6.3.9.7; oldname-extended-item = "OLDNAME" SP "(" mailbox ")")."""
+    if s.rev2 and name != supplied:
+        oldname = b'"OLDNAME" (' + s.wire_name(supplied) + b")"
+        s.send(list_line(s, "LIST", attributes, name, oldname))
 
 
 async def create(s: Session, cmd: c.Create) -> Reply:
@@ -104,6 +125,8 @@ async def create(s: Session, cmd: c.Create) -> Reply:
     # RFC 9051 §6.3.4: a trailing separator only says the name will have children
     name = name.rstrip(SEPARATOR) or name
     box = await s.store.create_mailbox(s.account_id, name, cmd.special_use)
+    _oldname(s, ["\\HasNoChildren", *([box.special_use] if box.special_use else [])],
+             box.name, name)
     # RFC 8474 §4.1: the new mailbox's id in the tagged OK
     return Reply("CREATE completed", f"MAILBOXID ({objectid.mailbox_id(box.id)})")
 
@@ -113,14 +136,25 @@ async def delete(s: Session, cmd: c.Delete) -> Reply:
     box = await s.store.get_mailbox(s.account_id, name)
     if s.view is not None and s.view.mailbox_id == box.id:
         raise ImapNo("Cannot delete the selected mailbox; select another first", codes.CANNOT)
+    boxes = await s.store.list_mailboxes(s.account_id)
+    if any(other.name.startswith(box.name + SEPARATOR) for other in boxes):
+        # RFC 9051 §6.3.5: a server that does not delete a name with inferiors answers NO,
+        # and the NO SHOULD carry HASCHILDREN (§7.1)
+        raise ImapNo(f"{box.name} has subfolders; delete those first", codes.HASCHILDREN)
     await s.store.delete_mailbox(s.account_id, box.id)
+    # RFC 9051 §6.3.5: a normalised name comes back \NonExistent with the name sent as OLDNAME
+    _oldname(s, ["\\NonExistent"], box.name, name)
     return Reply("DELETE completed")
 
 
 async def rename(s: Session, cmd: c.Rename) -> Reply:
-    await s.store.rename_mailbox(
-        s.account_id, s.mailbox_name(cmd.old), s.mailbox_name(cmd.new)
-    )
+    new = s.mailbox_name(cmd.new)
+    box = await s.store.rename_mailbox(s.account_id, s.mailbox_name(cmd.old), new)
+    if s.rev2 and box.name != new:
+        boxes = await s.store.list_mailboxes(s.account_id)
+        children = any(other.name.startswith(box.name + SEPARATOR) for other in boxes)
+        attributes = ["\\HasChildren" if children else "\\HasNoChildren"]
+        _oldname(s, attributes + ([box.special_use] if box.special_use else []), box.name, new)
     return Reply("RENAME completed")
 
 
@@ -156,24 +190,38 @@ async def list_(s: Session, cmd: c.List) -> Reply:
     regexes = [pattern_regex(p) for p in patterns if p]
     subscribed_only = cmd.lsub or "SUBSCRIBED" in cmd.selection
     show_subscribed = "SUBSCRIBED" in cmd.returns or "SUBSCRIBED" in cmd.selection
+    special_only = "SPECIAL-USE" in cmd.selection
+
+    def meets(box: Mailbox) -> bool:  # the selection criteria (RFC 5258 §3)
+        return (box.subscribed or not subscribed_only) and (
+            bool(box.special_use) or not special_only
+        )
+
+    # RFC 5258 §3, RFC 9051 §6.3.9.1 RECURSIVEMATCH: a name that matches the pattern is also
+    # listed when a descendant meets the criteria, with CHILDINFO naming them (§6.3.9.6)
+    recursive = "RECURSIVEMATCH" in cmd.selection and "SUBSCRIBED" in cmd.selection
+    meeting = [box.name for box in boxes if meets(box)] if recursive else []
     for box in sorted(boxes, key=_order):
         if not any(rx.fullmatch(box.name) for rx in regexes):
             continue
-        if subscribed_only and not box.subscribed:
-            continue
-        if "SPECIAL-USE" in cmd.selection and not box.special_use:
+        prefix = box.name + SEPARATOR
+        childinfo = recursive and any(name.startswith(prefix) for name in meeting)
+        selected = meets(box)
+        if not (selected or childinfo):
             continue
         attributes = []
         if not cmd.lsub:
-            prefix = box.name + SEPARATOR
             children = any(n.startswith(prefix) for n in names)
             attributes.append("\\HasChildren" if children else "\\HasNoChildren")
             if box.special_use:
                 attributes.append(box.special_use)
         if show_subscribed and box.subscribed:
             attributes.append("\\Subscribed")
-        line = f"{verb} ({' '.join(attributes)}) \"{SEPARATOR}\" ".encode()
-        s.untagged(line + s.wire_name(box.name))
+        # RFC 5258 §6: childinfo-extended-item = "CHILDINFO" SP "(" list-select-base-opt-quoted
+        extended = b'"CHILDINFO" ("SUBSCRIBED")' if childinfo else b""
+        s.send(list_line(s, verb, attributes, box.name, extended))
+        if not selected:
+            continue  # listed for its children only: no STATUS or METADATA of its own
         if cmd.status_items:  # RFC 5819 §2: a STATUS response right after each LIST
             await _status_line(s, box, cmd.status_items)
         if cmd.metadata is not None:  # RFC 9590 §3: a METADATA response after each LIST

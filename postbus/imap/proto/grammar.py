@@ -291,8 +291,9 @@ def _list(tag: str, a: Args) -> c.Command:
     a.end()
     if selection - {"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"}:
         raise ParseError("Unknown LIST selection option")
-    if "RECURSIVEMATCH" in selection and selection == {"RECURSIVEMATCH"}:
-        raise ParseError("RECURSIVEMATCH needs another selection option")  # RFC 5258 §3
+    if "RECURSIVEMATCH" in selection and not selection - {"RECURSIVEMATCH", "REMOTE"}:
+        # RFC 5258 §3: never the only selection option, nor only with REMOTE
+        raise ParseError("RECURSIVEMATCH needs another selection option")
     if returns - {"SUBSCRIBED", "CHILDREN", "SPECIAL-USE"}:
         raise ParseError("Unknown LIST return option")
     return c.List(
