@@ -25,7 +25,7 @@ from postbus.mailfiles import FoundMessage, NotAMailFolder, read_folder
 from postbus.store import NotFound, Store, StoreError
 from postbus.store.store import Batch
 
-BATCH_SIZE = 100
+BATCH_SIZE = 250
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,5 +113,5 @@ def register_cli(app: typer.Typer) -> None:
         rate = report.messages / report.seconds if report.seconds else 0
         cli.out.print(
             f"imported {report.messages:,} messages into {folder} of {address}"
-            f" in {report.seconds:.1f} s ({rate:,.0f} messages/s)", highlight=False,
+            f" in {report.seconds:.1f} s ({rate:,.0f} messages/s)", highlight=False, soft_wrap=True,
         )

@@ -13,16 +13,18 @@ from __future__ import annotations
 import calendar
 import email.utils
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 # RFC 4155 §2: a message starts at a line "From " sender SP date, after a blank line.
-_FROM_LINE = re.compile(rb"^From \S*\s+(.*?)\s*$")
+READ_BLOCK = 1 << 22
+_MONTHS = {name: number for number, name in enumerate(
+    (b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov",
+     b"dec"), start=1)}
 # mboxrd: a body line ">From " (any number of ">") had one ">" added on writing.
-_QUOTED_FROM = re.compile(rb"^>(>*From )")
+_QUOTED_FROM = re.compile(rb"^>(>*From )", re.M)
 _LINE_END = re.compile(rb"\r?\n")
 
 # Status / X-Status letters of mbox writers (mutt, Thunderbird, GMX) -> IMAP flags.
@@ -65,41 +67,74 @@ def _read_mbox_file(path: Path) -> Iterator[FoundMessage]:
 
 
 def read_mbox(source: BinaryIO) -> Iterator[FoundMessage]:
-    """Messages of an mbox stream (mboxrd, and mboxo read as mboxrd)."""
-    lines: list[bytes] = []
-    separator: bytes | None = None
-    previous_blank = True
-    for line in source:
-        if previous_blank and line.startswith(b"From "):
-            if separator is not None:
-                yield _mbox_message(separator, lines)
-            separator, lines = line, []
-            previous_blank = False
-            continue
-        previous_blank = line in (b"\n", b"\r\n")
-        if separator is not None:
-            lines.append(_QUOTED_FROM.sub(rb"\1", line))
-    if separator is not None:
-        yield _mbox_message(separator, lines)
+    """Messages of an mbox stream (mboxrd, and mboxo read as mboxrd).
+
+    Read in large blocks and cut at each blank line followed by "From ": a line at a time in
+    Python would cost more than storing the message.
+    """
+    pending = b""
+    start = 0  # where the next message's "From " line begins, in ``pending``
+    searched = 0  # how far the search for the next separator got, in ``pending``
+    while block := source.read(READ_BLOCK):
+        pending = pending[start:] + block
+        searched, start = max(searched - start, 0), 0
+        while (body := pending.find(b"\n", start) + 1) > 0:
+            # A separator found in the next block may begin up to 9 bytes before its start.
+            found = _next_separator(pending, max(body - 1, searched - 9))
+            if found is None:
+                searched = len(pending)
+                break
+            last_line_end, start_next = found
+            yield _mbox_message(pending[start:body], pending[body:last_line_end])
+            start = start_next
+    if pending.startswith(b"From ", start):
+        body = pending.find(b"\n", start) + 1 or len(pending)
+        last = pending[body:]
+        for blank in (b"\r\n", b"\n"):  # the separating blank line at the very end
+            if last.endswith(blank * 2):
+                last = last[: -len(blank)]
+                break
+        yield _mbox_message(pending[start:body], last)
 
 
-def _mbox_message(separator: bytes, lines: list[bytes]) -> FoundMessage:
-    if lines and lines[-1] in (b"\n", b"\r\n"):
-        lines.pop()  # the blank line that separates it from the next "From " line
-    raw = _crlf(b"".join(lines))
+def _next_separator(buffer: bytes, position: int) -> tuple[int, int] | None:
+    """(end of the message's last line, start of the next "From " line), from ``position``.
+
+    ``bytes.find`` for "\\nFrom ", then a look at the blank line before it ("\\n" or "\\r\\n"):
+    many times faster than a regular expression over every line.
+    """
+    while (at := buffer.find(b"\nFrom ", position)) > 0:
+        if buffer[at - 1] == 10:  # a "\n" blank line
+            return at, at + 1
+        if buffer[at - 2 : at] == b"\n\r":  # a "\r\n" blank line
+            return at - 1, at + 1
+        position = at + 1
+    return None
+
+
+def _mbox_message(separator: bytes, text: bytes) -> FoundMessage:
+    if b">From " in text:
+        text = _QUOTED_FROM.sub(rb"\1", text)
+    raw = _crlf(text)
     return FoundMessage(raw, _mbox_flags(raw), _separator_date(separator) or _header_date(raw))
 
 
 def _separator_date(separator: bytes) -> int | None:
-    found = _FROM_LINE.match(separator)
-    if not found:
+    # asctime, as RFC 4155 §2 asks: "From sender Mon Nov 25 10:00:00 2026"
+    words = separator.split()
+    if len(words) < 7:
         return None
-    try:  # asctime, as RFC 4155 §2 asks: "Mon Nov 25 10:00:00 2026"
-        stamp = time.strptime(found.group(1).decode("ascii", "replace").strip(),
-                              "%a %b %d %H:%M:%S %Y")
-    except ValueError:
+    _, month, day, clock, year = words[-5:]
+    month_number = _MONTHS.get(month.lower())
+    hms = clock.split(b":")
+    if month_number is None or len(hms) != 3 or not all(
+        part.isdigit() for part in (day, year, *hms)
+    ):
         return None
-    return calendar.timegm(stamp)  # writers use UTC, or their local time we cannot know
+    try:
+        return calendar.timegm((int(year), month_number, int(day), *map(int, hms)))
+    except (ValueError, OverflowError):
+        return None
 
 
 def _mbox_flags(raw: bytes) -> tuple[str, ...]:
@@ -129,6 +164,8 @@ def _maildir_time(name: str) -> int | None:
 
 
 def _crlf(raw: bytes) -> bytes:
+    if b"\r" not in raw:
+        return raw.replace(b"\n", b"\r\n")  # the common case, at C speed
     return _LINE_END.sub(b"\r\n", raw)
 
 

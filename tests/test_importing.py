@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from postbus.cli import app
-from postbus.importing import ImportStopped, import_messages
+from postbus.importing import BATCH_SIZE, ImportStopped, import_messages
 from postbus.mailfiles import read_folder
 from postbus.store import Store
 
@@ -29,33 +29,37 @@ async def test_an_mbox_arrives_in_file_order(store: Store, tmp_path: Path) -> No
     await store.add_domain("example.org")
     account = await store.add_account("a@example.org", "hash")
     archive = await store.create_mailbox(account.id, "Old mail")
-    write_mbox(tmp_path / "export.mbox", 250)
+    count = BATCH_SIZE + 10  # more than one batch, the last one short
+    write_mbox(tmp_path / "export.mbox", count)
     counts = []
     report = await import_messages(
         store, account.id, archive.id, read_folder(tmp_path / "export.mbox"), counts.append
     )
-    assert report.messages == 250 and counts[-1] == 250
+    assert report.messages == count and counts == [BATCH_SIZE, count]
     box = await store.get_mailbox(account.id, "Old mail")
-    assert (box.message_count, box.unseen_count, box.uidnext) == (250, 125, 251)
-    summaries = await store.summaries(account.id, archive.id, [(1, 250)])
-    assert [s.subject for s in summaries] == [f"message {n}" for n in range(250)]
+    assert (box.message_count, box.unseen_count, box.uidnext) == (count, (count + 1) // 2,
+                                                                  count + 1)
+    summaries = await store.summaries(account.id, archive.id, [(1, count)])
+    assert [s.subject for s in summaries] == [f"message {n}" for n in range(count)]
     assert summaries[1].flags == ("\\Seen",)
     body = await store.read_body(account.id, summaries[7].message_id)
     assert body.endswith(b"Body of message 7, zeppelin7.\r\nFrom a quoted line.\r\n")
-    assert len(await store.search(account.id, "zeppelin249")) == 1
+    assert len(await store.search(account.id, f"zeppelin{count - 1}")) == 1
 
 
 async def test_a_full_mailbox_stops_the_import_and_says_how_far(
     store: Store, tmp_path: Path
 ) -> None:
     await store.add_domain("example.org")
-    account = await store.add_account("a@example.org", "hash", quota_messages=150)
+    account = await store.add_account(
+        "a@example.org", "hash", quota_messages=BATCH_SIZE + BATCH_SIZE // 2
+    )
     inbox = await store.get_mailbox(account.id, "INBOX")
-    write_mbox(tmp_path / "export.mbox", 250)
+    write_mbox(tmp_path / "export.mbox", 3 * BATCH_SIZE)
     with pytest.raises(ImportStopped) as stopped:
         await import_messages(store, account.id, inbox.id, read_folder(tmp_path / "export.mbox"))
-    assert stopped.value.report.messages == 100  # the second batch of 100 did not fit
-    assert (await store.get_mailbox(account.id, "INBOX")).message_count == 100
+    assert stopped.value.report.messages == BATCH_SIZE  # the second batch did not fit
+    assert (await store.get_mailbox(account.id, "INBOX")).message_count == BATCH_SIZE
 
 
 def test_the_import_command(tmp_path: Path) -> None:

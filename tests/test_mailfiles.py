@@ -42,9 +42,30 @@ def test_an_mbox_splits_at_from_lines_and_unescapes_bodies() -> None:
     assert second.flags == ()
 
 
-def test_an_mbox_read_byte_by_byte_lines_gives_the_same() -> None:
-    lines = io.BytesIO(MBOX).readlines()
-    assert [m.raw for m in read_mbox(iter(lines))] == [m.raw for m in read_mbox(io.BytesIO(MBOX))]
+class Trickle(io.BytesIO):
+    """A stream that hands out at most ``step`` bytes a read: separators land across reads."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        super().__init__(data)
+        self.step = step
+
+    def read(self, size: int | None = -1) -> bytes:
+        return super().read(self.step)
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 5, 8, 9, 10, 64])
+def test_an_mbox_read_in_small_pieces_gives_the_same(step: int) -> None:
+    whole = [(m.raw, m.flags, m.received) for m in read_mbox(io.BytesIO(MBOX))]
+    pieces = [(m.raw, m.flags, m.received) for m in read_mbox(Trickle(MBOX, step))]
+    assert pieces == whole and len(whole) == 2
+
+
+def test_crlf_mbox_and_empty_messages() -> None:
+    raw = (b"From a@b Mon Nov 23 10:00:00 2026\r\n\r\n"
+           b"From b@b Mon Nov 23 10:00:00 2026\r\nSubject: two\r\n\r\nbody\r\n\r\n")
+    first, second = read_mbox(io.BytesIO(raw))
+    assert first.raw == b""
+    assert second.raw == b"Subject: two\r\n\r\nbody\r\n"
 
 
 def test_without_a_separator_date_the_date_header_counts() -> None:

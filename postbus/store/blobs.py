@@ -24,9 +24,8 @@ import os
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import zstandard
 
@@ -37,21 +36,22 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _SYNCFS = getattr(_libc, "syncfs", None)
 
 
-@dataclass(frozen=True, slots=True)
-class BlobRef:
+class BlobRef(NamedTuple):
     hash: str  # sha256 of the raw bytes, hex
     size: int  # raw size in octets
 
 
-@dataclass(frozen=True, slots=True)
-class PendingBlob:
-    """A body written to a temporary file, not yet durable nor visible under its name."""
+class PendingBlob(NamedTuple):
+    """A body written to a temporary file, not yet durable nor visible under its name.
 
-    temp: Path
+    Tuples of plain values: worker processes send these back by the hundred (``bulk.py``).
+    """
+
+    temp: str  # path of the temporary file
     ref: BlobRef
 
 
-def _fsync_path(path: Path, directory: bool = False) -> None:
+def _fsync_path(path: str | Path, directory: bool = False) -> None:
     fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
     try:
         os.fsync(fd)
@@ -85,7 +85,7 @@ class BlobStore:
         except BaseException:
             Path(temp_name).unlink(missing_ok=True)
             raise
-        return PendingBlob(Path(temp_name), BlobRef(digest.hexdigest(), size))
+        return PendingBlob(temp_name, BlobRef(digest.hexdigest(), size))
 
     def write_bytes(self, raw: bytes) -> PendingBlob:
         """``write`` for a body already in memory: one compression call, no stream.
@@ -101,7 +101,7 @@ class BlobStore:
         except BaseException:
             Path(temp_name).unlink(missing_ok=True)
             raise
-        return PendingBlob(Path(temp_name), BlobRef(hashlib.sha256(raw).hexdigest(), len(raw)))
+        return PendingBlob(temp_name, BlobRef(hashlib.sha256(raw).hexdigest(), len(raw)))
 
     def publish(self, pending: list[PendingBlob]) -> None:
         """Make written bodies durable under their names: flush, rename, flush (blocking)."""
@@ -116,7 +116,7 @@ class BlobStore:
                 self._known_dirs.add(final.parent)
                 directories.add(self.root)
             if final.exists():  # the same body is stored already: deduplicated
-                blob.temp.unlink(missing_ok=True)
+                Path(blob.temp).unlink(missing_ok=True)
                 # A fresh mtime tells the garbage collector this blob is about to be referenced.
                 os.utime(final)
             else:
@@ -124,7 +124,7 @@ class BlobStore:
             directories.add(final.parent)
         self._flush([], sorted(directories))
 
-    def _flush(self, files: list[Path], directories: list[Path]) -> None:
+    def _flush(self, files: list[str], directories: list[Path]) -> None:
         # One syncfs flushes every file and directory entry of the file system at once: the
         # cost of one fsync for a whole group. Elsewhere, fsync each file and directory.
         if _SYNCFS is not None:
