@@ -79,7 +79,10 @@ class _Sql:
 
 def _filters(sql: _Sql, criteria: Criteria) -> None:
     if criteria.mailbox_id is not None:
-        sql.conditions.append(f"b.mailbox_id = {sql.arg(criteria.mailbox_id)}")
+        sql.conditions.append(
+            "EXISTS (SELECT 1 FROM memberships f WHERE f.message_id = m.id"
+            f" AND f.mailbox_id = {sql.arg(criteria.mailbox_id)})"
+        )
     if criteria.sender.strip():
         sql.like("m.from_name || ' ' || m.from_email", criteria.sender)
     if criteria.recipient.strip():
@@ -103,6 +106,8 @@ async def _matches_at_least(
     return found >= count
 
 
+PAGE_COLUMNS = ("m.id, m.size, m.received, m.sent, m.subject, m.from_name, m.from_email,"
+                " m.to_text, m.preview, m.has_attachment, m.thread_id")
 SELECT = SUMMARY_SQL.replace(" FROM memberships b JOIN messages m ON m.id = b.message_id", "")
 
 
@@ -117,9 +122,9 @@ async def find(
     if criteria.is_empty():
         return []
     sql = _Sql(account_id)
-    sql.conditions += ["m.account_id = $1", "x.account_id = $1"]
+    sql.conditions.append("m.account_id = $1")
     argument = search.match_argument(tx.dialect, criteria.words)
-    head = ""
+    hits = ""
     start = "messages m"
     if argument is not None:
         column, matches = search.match_from(tx.dialect, 2)
@@ -132,19 +137,25 @@ async def find(
             sql.conditions.append(f"+m.id IN ({matching})")
         else:
             # MATERIALIZED: the few matches first, whatever the planner's statistics say.
-            head = f"WITH hits AS MATERIALIZED ({matching}) "
+            hits = f"hits AS MATERIALIZED ({matching}), "
             start = "hits CROSS JOIN messages m"
             sql.conditions.append("m.id = hits.id")
     _filters(sql, criteria)
-    # CROSS JOIN keeps SQLite's join order as written (the index first); PostgreSQL plans
-    # it like any inner join.
+    wanted = sql.arg(offset + limit)
+    folder = (f" AND b.mailbox_id = {sql.arg(criteria.mailbox_id)}"
+              if criteria.mailbox_id is not None else "")
+    # The page of messages first (each has a membership, so enough rows follow), then their
+    # folders: joining memberships in the walk let PostgreSQL pick a merge join that rescans
+    # every membership. CROSS JOIN keeps SQLite's join order as written.
     rows = await tx.fetch(
-        f"{head}{SELECT}, b.mailbox_id FROM {start}"
-        " CROSS JOIN memberships b CROSS JOIN mailboxes x"
-        " WHERE b.message_id = m.id AND x.id = b.mailbox_id AND "
-        + " AND ".join(sql.conditions)
-        + " ORDER BY m.received DESC, m.id DESC, b.mailbox_id"
-        + f" LIMIT {sql.arg(limit)} OFFSET {sql.arg(offset)}",
+        f"WITH {hits}page AS MATERIALIZED (SELECT {PAGE_COLUMNS} FROM {start}"
+        f" WHERE {' AND '.join(sql.conditions)}"
+        f" ORDER BY m.received DESC, m.id DESC LIMIT {wanted})"
+        f" {SELECT}, b.mailbox_id FROM page m CROSS JOIN memberships b"
+        " WHERE b.message_id = m.id"
+        " AND b.mailbox_id IN (SELECT id FROM mailboxes WHERE account_id = $1)"
+        f"{folder} ORDER BY m.received DESC, m.id DESC, b.mailbox_id"
+        f" LIMIT {sql.arg(limit)} OFFSET {sql.arg(offset)}",
         *sql.args,
     )
     return [ThreadMessage(row["mailbox_id"], summary_of(row)) for row in rows]

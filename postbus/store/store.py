@@ -240,13 +240,20 @@ class Store:
         """``append_batch`` for a stream of batches (``postbus import``): several are prepared
         at once, so every core has work, and committed in order, so UIDs follow the source."""
         preparing: deque[asyncio.Task[list[appending.Incoming]]] = deque()
+        stored = 0
         try:
             async for batch in batches:
                 preparing.append(asyncio.ensure_future(self._prepare(batch)))
                 if len(preparing) >= in_flight:
-                    yield await self._commit(account_id, mailbox_id, await preparing.popleft())
+                    placed = await self._commit(account_id, mailbox_id, await preparing.popleft())
+                    stored += len(placed)
+                    yield placed
             while preparing:
-                yield await self._commit(account_id, mailbox_id, await preparing.popleft())
+                placed = await self._commit(account_id, mailbox_id, await preparing.popleft())
+                stored += len(placed)
+                yield placed
+            if stored >= appending.ANALYZE_AFTER:
+                await self.write(appending.refresh_statistics)
         finally:
             for task in preparing:
                 task.cancel()

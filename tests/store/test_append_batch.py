@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from postbus.store import OverQuota, Store
+from postbus.store import OverQuota, Store, appending
 from postbus.store.events import EventKind
 from postbus.store.models import Account
 from tests.store.test_messages import folder, message
@@ -101,3 +101,22 @@ async def test_batched_messages_are_found_by_words(store: Store, account: Accoun
 
 async def test_an_empty_batch_is_nothing(store: Store, account: Account) -> None:
     assert await store.append_batch(account.id, await folder(store, account), []) == []
+
+
+async def test_a_big_import_renews_the_planners_statistics(
+    store: Store, account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(appending, "ANALYZE_AFTER", 3)
+    inbox = await folder(store, account)
+
+    async def batches():
+        for n in range(2):
+            yield [(message(f"batch {n} message {i}"), (), None) for i in range(2)]
+
+    async for _ in store.append_batches(account.id, inbox, batches()):
+        pass
+    if store.dialect == "postgres":
+        analyzed = await store.read(lambda tx: tx.fetchval(
+            "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'messages'"))
+        assert analyzed is not None
+    assert (await store.get_mailbox(account.id, "INBOX")).message_count == 4
