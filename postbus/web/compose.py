@@ -4,7 +4,9 @@ The form carries both ``body`` (the textarea: plain text, all there is without J
 ``html`` (the rich-text editor's HTML) with ``format`` saying which one counts. Rich text is
 sanitised here (``htmlmail.sanitise_composed``) and sent as multipart/alternative with a
 text/plain part made from it (``plaintext.py``); a draft keeps the HTML, so reopening it
-restores the rich text.
+restores the rich text. A new message, reply or forward starts in the format of the user's
+setting (``web.compose_format``, rich text unless set to plain); a draft in the format it was
+saved in. The per-message switch changes it either way.
 
 A reply keeps the thread (RFC 5322 §3.6.4: In-Reply-To is the parent's Message-ID,
 References the parent's References plus it) and quotes the parent below the cursor. A forward
@@ -38,6 +40,10 @@ from postbus.web.plaintext import html_to_plain
 from postbus.web.session import SignedIn
 
 SIGNATURE_SETTING = "web.signature"
+COMPOSE_FORMAT_SETTING = "web.compose_format"
+RICH = "html"
+PLAIN = "plain"
+COMPOSE_FORMATS = (RICH, PLAIN)
 MAX_FIELD = 10_000
 MAX_BODY = 2 * 1024 * 1024
 
@@ -73,6 +79,11 @@ async def _source(
     stored = await store.get_message(user.account.id, found[0].message_id)
     raw = await store.read_body(user.account.id, found[0].message_id)
     return reading.read(stored, raw), raw
+
+
+def compose_format(user: SignedIn) -> str:
+    """The format the editor starts in: the ``format`` field's own values, "html" or "plain"."""
+    return PLAIN if user.settings.get(COMPOSE_FORMAT_SETTING) == PLAIN else RICH
 
 
 def _signature(user: SignedIn) -> str:
@@ -124,7 +135,7 @@ async def compose_page(request: Request, user: SignedIn) -> Response:
         "subject": params.get("subject", "")[:MAX_FIELD], "body": _signature(user),
         "in_reply_to": "", "references": "", "source": "", "draft": "", "reply": "",
         "mode": "", "html": as_html(_signature(user)) if _signature(user) else "",
-        "format": "html",
+        "format": compose_format(user),
     }
     draft_ref = _ref(params.get("draft"))
     reply_ref = _ref(params.get("reply"))

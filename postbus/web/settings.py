@@ -1,4 +1,11 @@
-"""Settings: language, name, signature, messages per page, password; mail client setup."""
+"""Settings: language, name, signature, messages per page, list mode, compose format, password;
+mail client setup.
+
+A choice from a fixed set (list mode, compose format) that arrives with a value outside the set
+is refused with 400 and nothing is saved: only a forged or broken form sends one. A choice that
+is absent leaves the setting as it was, so an older form (or a test) that lacks it changes
+nothing.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +20,22 @@ from postbus.accounts.auth import AuthFailed
 from postbus.config import Listener
 from postbus.store import sessions as session_rows
 from postbus.web import i18n, session
-from postbus.web.compose import SIGNATURE_SETTING
-from postbus.web.mail import DEFAULT_PAGE_SIZE, PAGE_SIZE_SETTING, PAGE_SIZES, notices
+from postbus.web.compose import (
+    COMPOSE_FORMAT_SETTING,
+    COMPOSE_FORMATS,
+    SIGNATURE_SETTING,
+    compose_format,
+)
+from postbus.web.mail import (
+    CONVERSATIONS,
+    DEFAULT_PAGE_SIZE,
+    LIST_MODE_SETTING,
+    MESSAGES,
+    PAGE_SIZE_SETTING,
+    PAGE_SIZES,
+    conversation_mode,
+    notices,
+)
 from postbus.web.pages import (
     LANGUAGE_SETTING,
     gettext_for,
@@ -52,6 +73,8 @@ async def _page(
         "page_size": user.settings.get(PAGE_SIZE_SETTING, str(DEFAULT_PAGE_SIZE)),
         "signature": user.settings.get(SIGNATURE_SETTING, ""),
         "language": user.settings.get(LANGUAGE_SETTING, ""),
+        "list_mode": CONVERSATIONS if conversation_mode(user) else MESSAGES,
+        "compose_format": compose_format(user),
         "error": error, "password_error": password_error, "notice": notices(request),
     }, status=status)
 
@@ -66,6 +89,15 @@ async def save(request: Request, user: SignedIn) -> Response:
     form = await session.checked_form(request, user.csrf)
     store = store_of(request)
     account = user.account.id
+    choices = {LIST_MODE_SETTING: (str(form.get("list_mode") or ""), (MESSAGES, CONVERSATIONS)),
+               COMPOSE_FORMAT_SETTING: (str(form.get("compose_format") or ""), COMPOSE_FORMATS)}
+    if any(value and value not in allowed for value, allowed in choices.values()):
+        _ = gettext_for(request)
+        return await _page(request, user, status=400, error=_(
+            "That choice does not exist; the settings were not saved."))
+    for key, (value, _allowed) in choices.items():
+        if value:
+            await store.set_setting(account, key, value)
     language = str(form.get("language") or "")
     await store.set_setting(account, LANGUAGE_SETTING,
                             language if language in i18n.LANGUAGES else None)
