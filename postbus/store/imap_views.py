@@ -69,47 +69,32 @@ async def select_state(
     return SelectState(mailbox, first_unseen, tuple(sorted(keywords.values())))
 
 
-UNSEEN_WINDOW = 4096  # UIDs per first probe of ``_first_unseen``; doubled each round
+# Migration 11: the unseen messages of each mailbox, in UID order. Partial, so it holds only
+# unread mail (usually a small part of a mailbox); the predicate is written out literally in
+# the query below, as both engines use a partial index only for a query whose WHERE implies it
+# (a parameter in its place would not do, for PostgreSQL's generic plans either).
+UNSEEN_INDEX = {
+    dialect: [
+        "CREATE INDEX memberships_unseen ON memberships(mailbox_id, uid)"
+        f" WHERE (flags & {flagbits.SEEN}) = 0"
+    ]
+    for dialect in ("sqlite", "postgres")
+}
+FIRST_UNSEEN = (
+    f"SELECT MIN(uid) FROM memberships WHERE mailbox_id = $1 AND (flags & {flagbits.SEEN}) = 0"
+)
 
 
 async def _first_unseen(tx: Tx, mailbox: Mailbox) -> tuple[int, int] | None:
     """(sequence number, UID) of the first message without \\Seen (RFC 3501 §6.3.1 UNSEEN).
 
-    No index has the flags, so finding it reads rows. Most mailboxes have their unread
-    messages at one end, usually the newest: windows of UIDs are read from both ends in
-    turn, doubling, until the low end meets an unseen message or the high end has met all
-    of them (the unseen counter says how many), so the cost follows the nearer end, not the
-    mailbox (100,000 messages, unread ones the newest 100: 9 ms from the low end alone,
-    0.1 ms this way). The sequence number is counted from the nearer end too."""
-    box, seen = mailbox.id, flagbits.SEEN
-    low, high = 0, mailbox.uidnext  # not yet read: low <= uid < high
-    width = UNSEEN_WINDOW
-    met_high, lowest_high = 0, None
-    uid = None
-    while low < high:
-        top = min(low + width, high)
-        uid = await tx.fetchval(
-            "SELECT MIN(uid) FROM memberships WHERE mailbox_id = $1 AND uid >= $2"
-            " AND uid < $3 AND (flags & $4) = 0",
-            box, low, top, seen,
-        )
-        low = top
-        if uid is not None or low >= high:
-            break
-        bottom = max(high - width, low)
-        row = await tx.fetchrow(
-            "SELECT COUNT(*), MIN(uid) FROM memberships WHERE mailbox_id = $1 AND uid >= $2"
-            " AND uid < $3 AND (flags & $4) = 0",
-            box, bottom, high, seen,
-        )
-        high = bottom
-        if row[0]:
-            met_high, lowest_high = met_high + row[0], row[1]
-        if met_high >= mailbox.unseen_count:
-            break
-        width *= 2
-    if uid is None:
-        uid = lowest_high
+    One seek in ``memberships_unseen`` wherever the unread mail is, then the sequence number,
+    counted in the primary key from the nearer end of the mailbox. 100,000 messages, unread
+    ones only in the middle: 8.0 ms (SQLite) and 13.6 ms (PostgreSQL) when windows of rows
+    were read from both ends, 1.4 ms and 4.7 ms now, nearly all of it the count (the seek:
+    0.005 ms in SQLite); unread at either end: 0.01 ms and under 1 ms."""
+    box = mailbox.id
+    uid = await tx.fetchval(FIRST_UNSEEN, box)
     if uid is None:
         return None
     if uid * 2 > mailbox.uidnext:  # nearer the end: count what follows it

@@ -8,6 +8,7 @@ or the LIST wildcards ``*`` and ``%`` are refused. Each mailbox carries its IMAP
 
 from __future__ import annotations
 
+from postbus.store import subscriptions
 from postbus.store.db import Row, Tx
 from postbus.store.errors import AlreadyExists, InvalidName, NotFound
 from postbus.store.events import EventKind, MailboxEvent
@@ -29,8 +30,8 @@ DEFAULT_MAILBOXES = (
 SPECIAL_USES = {"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"}
 
 COLUMNS = (
-    "id, account_id, name, special_use, subscribed, uidvalidity, uidnext, highestmodseq,"
-    " message_count, unseen_count, total_bytes"
+    "id, account_id, name, special_use, uidvalidity, uidnext, highestmodseq,"
+    f" message_count, unseen_count, total_bytes, {subscriptions.SUBSCRIBED_COLUMN}"
 )
 
 
@@ -79,11 +80,14 @@ async def _next_uidvalidity(tx: Tx, account_id: int, now: int) -> int:
 
 async def _insert(tx: Tx, account_id: int, name: str, special_use: str | None, now: int) -> int:
     uidvalidity = await _next_uidvalidity(tx, account_id, now)
-    return await tx.fetchval(
+    mailbox_id = await tx.fetchval(
         "INSERT INTO mailboxes (account_id, name, special_use, uidvalidity, created)"
         " VALUES ($1, $2, $3, $4, $5) RETURNING id",
         account_id, name, special_use, uidvalidity, now,
     )
+    # RFC 9051 §6.3.4: a server may subscribe what it creates; this one does (subscriptions.py)
+    await subscriptions.add(tx, account_id, name)
+    return mailbox_id
 
 
 async def create_defaults(tx: Tx, account_id: int, now: int) -> None:
@@ -184,12 +188,15 @@ async def rename(tx: Tx, account_id: int, old: str, new: str, now: int) -> Mailb
             "UPDATE mailboxes SET name = $1 WHERE id = $2",
             target + child["name"][len(source.name):], child["id"],
         )
+    await subscriptions.rename(tx, account_id, source.name, target, SEPARATOR)
     tx.notify(MailboxEvent(EventKind.MAILBOXES, account_id, source.id))
     return await get_by_id(tx, account_id, source.id)
 
 
 async def set_subscribed(tx: Tx, account_id: int, name: str, subscribed: bool) -> None:
-    mailbox = await get(tx, account_id, name)
-    await tx.execute(
-        "UPDATE mailboxes SET subscribed = $1 WHERE id = $2", int(subscribed), mailbox.id
-    )
+    """SUBSCRIBE / UNSUBSCRIBE a name, whether or not a mailbox has it (RFC 9051 §6.3.7)."""
+    name = normalise_name(name)
+    if subscribed:
+        await subscriptions.add(tx, account_id, name)
+    else:
+        await subscriptions.remove(tx, account_id, name)

@@ -13,8 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from postbus.store import correspondents, credentials, finder, metadata, queue, search, sessions
+from postbus.store import (
+    correspondents,
+    credentials,
+    finder,
+    metadata,
+    queue,
+    search,
+    sessions,
+    subscriptions,
+)
 from postbus.store.db import Tx
+from postbus.store.imap_views import UNSEEN_INDEX
 
 DDL_TOKENS = {
     # AUTOINCREMENT: an id is never reused, so ids can serve as POP3 UIDLs and IMAP OBJECTIDs.
@@ -146,6 +156,8 @@ MIGRATIONS: list[tuple[int, dict[str, list[Step]]]] = [
     (7, finder.MIGRATION),
     (8, search.COMPACT_INDEX),
     (9, correspondents.MIGRATION),
+    (10, subscriptions.MIGRATION),
+    (11, UNSEEN_INDEX),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -33,6 +33,7 @@ from postbus.store import (
     messages,
     schema,
     settings,
+    subscriptions,
     threads,
 )
 from postbus.store.blobs import BlobRef, BlobStore
@@ -167,6 +168,10 @@ class Store:
 
     async def subscribe(self, account_id: int, name: str, subscribed: bool = True) -> None:
         await self.write(lambda tx: mailboxes.set_subscribed(tx, account_id, name, subscribed))
+
+    async def list_subscriptions(self, account_id: int) -> list[str]:
+        """The subscribed names, mailbox or not (RFC 9051 §6.3.9.1 SUBSCRIBED)."""
+        return await self.read(lambda tx: subscriptions.names(tx, account_id))
 
     # -- messages -----------------------------------------------------------------------------
 

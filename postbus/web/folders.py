@@ -89,6 +89,10 @@ async def delete(request: Request, user: SignedIn) -> Response:
         if trash is not None:
             await store.move(user.account.id, mailbox.id, trash.id, [(1, 2**32 - 1)])
     await store.delete_mailbox(user.account.id, mailbox.id)
+    # The store keeps a deleted name's subscription (RFC 9051 §6.3.7); the person deleting
+    # the folder here also drops it, as an IMAP client sends UNSUBSCRIBE after DELETE, so
+    # their IMAP clients do not go on listing a folder that is gone.
+    await store.subscribe(user.account.id, mailbox.name, False)
     return redirect("/folders?notice=folder")
 
 

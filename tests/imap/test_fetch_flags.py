@@ -12,7 +12,6 @@ import pytest
 
 from postbus.imap.commands import fetch, fetch_flags, mailboxes
 from postbus.imap.mailbox_view import MailboxView, Snapshot
-from postbus.store import imap_views
 from postbus.store.events import EventKind, MailboxEvent
 from tests.imap.conftest import PASSWORD, ImapServer, message
 from tests.imap.wire import Wire
@@ -176,8 +175,8 @@ async def test_fast_path_learns_the_common_flags(
 async def test_select_finds_the_first_unseen_from_either_end(
     imap: ImapServer, monkeypatch: pytest.MonkeyPatch, unread: list[int]
 ) -> None:
-    """UNSEEN (RFC 3501 §6.3.1) is read from both ends in windows (imap_views
-    ``_first_unseen``); small windows here, so it takes several rounds. Its sequence number
+    """UNSEEN (RFC 3501 §6.3.1) is one seek in the index of unseen messages (imap_views
+    ``_first_unseen``), wherever they are; its sequence number, counted from the nearer end,
     skips the hole left by UID 7, and FLAGS lists the keywords in use."""
     account = imap.users[ANN]
     box = await imap.store.get_mailbox(account, "INBOX")
@@ -190,7 +189,6 @@ async def test_select_finds_the_first_unseen_from_either_end(
     await imap.store.expunge(account, box.id, [(7, 7)])
     for uid in unread:
         await imap.store.set_flags(account, box.id, [(uid, uid)], ["\\Seen"], "remove")
-    monkeypatch.setattr(imap_views, "UNSEEN_WINDOW", 2)
     # the keywords of a SELECT are kept per process by (account, name, id, uidvalidity,
     # highestmodseq): an earlier test's store can have had the same
     monkeypatch.setattr(mailboxes, "_KEYWORDS", {})

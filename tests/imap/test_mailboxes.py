@@ -83,12 +83,13 @@ async def test_normalised_names_come_back_with_oldname(imap: ImapServer) -> None
         await w.login(ANN, PASSWORD)
         assert await w.ok("CREATE inbox/Quiet") == []  # IMAP4rev1: no unsolicited LIST
         await w.ok("ENABLE IMAP4rev2")
+        # RFC 9051 §6.3.4: CREATE subscribes here, so the LIST says \\Subscribed
         assert await w.ok("CREATE inbox/Later") == [
-            b'* LIST (\\HasNoChildren) "/" "INBOX/Later" ("OLDNAME" ("inbox/Later"))'
+            b'* LIST (\\HasNoChildren \\Subscribed) "/" "INBOX/Later" ("OLDNAME" ("inbox/Later"))'
         ]
         assert await w.ok("CREATE Plain") == []  # nothing normalised
-        assert await w.ok("RENAME INBOX/Later inbox/Soon") == [
-            b'* LIST (\\HasNoChildren) "/" "INBOX/Soon" ("OLDNAME" ("inbox/Soon"))'
+        assert await w.ok("RENAME INBOX/Later inbox/Soon") == [  # RFC 9051 §6.3.6
+            b'* LIST (\\HasNoChildren \\Subscribed) "/" "INBOX/Soon" ("OLDNAME" ("inbox/Soon"))'
         ]
         assert await w.ok("RENAME Plain Simple") == []
         assert await w.ok("DELETE inbox/Soon") == [
@@ -110,5 +111,118 @@ async def test_delete_with_inferiors_says_haschildren(imap: ImapServer) -> None:
         assert tagged.startswith(b"T3 NO [HASCHILDREN]")
         await w.ok("DELETE Projects/Alpha")
         await w.ok("DELETE Projects")
+    finally:
+        await w.close()
+
+
+async def _garden(w: Wire) -> None:
+    """The hierarchy of RFC 9051 §6.3.9.8 examples 5 and 6: INBOX, Fruit/Banana and the
+    Vegetable tree subscribed, Fruit/Peach subscribed and then deleted (the other default
+    folders unsubscribed, so the answers are the RFC's)."""
+    for name in ("Fruit/Apple", "Fruit/Banana", "Fruit/Peach", "Tofu", "Vegetable/Broccoli",
+                 "Vegetable/Corn"):
+        await w.ok(f"CREATE {name}")
+    for name in ("Archive", "Drafts", "Junk", "Sent", "Trash", "Fruit", "Fruit/Apple", "Tofu",
+                 "Vegetable/Corn"):
+        await w.ok(f"UNSUBSCRIBE {name}")
+    await w.ok("DELETE Fruit/Peach")
+
+
+async def test_subscriptions_outlive_their_mailbox(imap: ImapServer) -> None:
+    """RFC 9051 §6.3.9.1 SUBSCRIBED lists subscribed names, not mailboxes; a deleted one
+    stays (RFC 3501 §6.3.6 MUST NOT remove it) and is \\NonExistent (§6.3.9.3)."""
+    w = await Wire.open(imap.plain_port)
+    try:
+        await w.login(ANN, PASSWORD)
+        await _garden(w)
+        # example 5, without the remote mailbox
+        assert await w.ok('LIST (SUBSCRIBED) "" "*"') == [
+            b'* LIST (\\HasNoChildren \\Subscribed) "/" INBOX',
+            b'* LIST (\\HasNoChildren \\Subscribed) "/" "Fruit/Banana"',
+            b'* LIST (\\HasNoChildren \\Subscribed \\NonExistent) "/" "Fruit/Peach"',
+            b'* LIST (\\HasChildren \\Subscribed) "/" Vegetable',
+            b'* LIST (\\HasNoChildren \\Subscribed) "/" "Vegetable/Broccoli"',
+        ]
+        # example 6: RETURN (SUBSCRIBED) lists mailboxes, so no Fruit/Peach
+        listed = await w.ok('LIST "" "*" RETURN (SUBSCRIBED)')
+        assert b'* LIST (\\HasChildren) "/" Fruit' in listed
+        assert b'* LIST (\\HasNoChildren \\Subscribed) "/" "Fruit/Banana"' in listed
+        assert not any(b"Peach" in line for line in listed)
+        # no STATUS for a name without a mailbox (RFC 5819 §2: selectable ones only)
+        status = await w.ok('LIST (SUBSCRIBED) "" "Fruit/*" RETURN (STATUS (MESSAGES))')
+        assert status == [
+            b'* LIST (\\HasNoChildren \\Subscribed) "/" "Fruit/Banana"',
+            b'* STATUS "Fruit/Banana" (MESSAGES 0)',
+            b'* LIST (\\HasNoChildren \\Subscribed \\NonExistent) "/" "Fruit/Peach"',
+        ]
+        # LSUB (RFC 3501 §6.3.9) has no \NonExistent: such a name is \Noselect
+        assert await w.ok('LSUB "" "Fruit/*"') == [
+            b'* LSUB () "/" "Fruit/Banana"',
+            b'* LSUB (\\Noselect) "/" "Fruit/Peach"',
+        ]
+        # RFC 3501 §6.3.9: "%" names Fruit, unsubscribed, as the level above Fruit/Banana
+        assert await w.ok('LSUB "" "%"') == [
+            b'* LSUB () "/" INBOX',
+            b'* LSUB (\\Noselect) "/" Fruit',
+            b'* LSUB () "/" Vegetable',
+        ]
+        # re-created, the name is subscribed as it was; unsubscribed, it is gone
+        await w.ok("CREATE Fruit/Peach")
+        assert b'* LIST (\\HasNoChildren \\Subscribed) "/" "Fruit/Peach"' in await w.ok(
+            'LIST (SUBSCRIBED) "" "Fruit/Peach"')
+        await w.ok("DELETE Fruit/Peach")
+        await w.ok("UNSUBSCRIBE Fruit/Peach")
+        assert await w.ok('LIST (SUBSCRIBED) "" "Fruit/Peach"') == []
+    finally:
+        await w.close()
+
+
+async def test_subscribe_names_that_do_not_exist(imap: ImapServer) -> None:
+    """RFC 9051 §6.3.7 (a server MAY validate; this one keeps any valid name), §6.3.8, and
+    §6.3.9.8 examples 7 A2 and 9: \\NonExistent parents listed for their children."""
+    w = await Wire.open(imap.plain_port)
+    try:
+        await w.login(ANN, PASSWORD)
+        assert await w.ok("SUBSCRIBE #news.comp.mail.mime") == []  # the §6.3.7 example
+        assert await w.ok("UNSUBSCRIBE Never/Subscribed") == []  # OK when not subscribed
+        _, tagged = await w.command('SUBSCRIBE "a//b"')
+        assert tagged.split()[1:3] == [b"NO", b"[CANNOT]"]
+        await w.ok("SUBSCRIBE Foo/Baz")
+        # example 7 A2: Foo is no mailbox and not subscribed, but a child is
+        assert b'* LIST (\\HasNoChildren \\NonExistent) "/" Foo ("CHILDINFO" ("SUBSCRIBED"))' in (
+            await w.ok('LIST (SUBSCRIBED RECURSIVEMATCH) "" "%"'))
+        # example 9: foo exists, foo/bar is only subscribed
+        await w.ok("CREATE foo")
+        await w.ok("UNSUBSCRIBE foo")
+        await w.ok("SUBSCRIBE foo/bar")
+        assert await w.ok('LIST "" ("foo")') == [b'* LIST (\\HasNoChildren) "/" foo']
+        assert await w.ok('LIST (SUBSCRIBED) "" "foo/*"') == [
+            b'* LIST (\\HasNoChildren \\Subscribed \\NonExistent) "/" "foo/bar"']
+        assert await w.ok('LIST (SUBSCRIBED RECURSIVEMATCH) "" foo RETURN (CHILDREN)') == [
+            b'* LIST (\\HasNoChildren) "/" foo ("CHILDINFO" ("SUBSCRIBED"))']
+        # plain LIST names mailboxes only
+        assert not any(b"Baz" in line or b"news" in line for line in await w.ok('LIST "" "*"'))
+    finally:
+        await w.close()
+
+
+async def test_rename_takes_the_subscriptions_along(imap: ImapServer) -> None:
+    """RFC 9051 §6.3.6: a client may follow RENAME X Y with SUBSCRIBE Y, UNSUBSCRIBE X; both
+    are OK here, and the children's subscriptions, which that cannot reach, move too."""
+    w = await Wire.open(imap.plain_port)
+    try:
+        await w.login(ANN, PASSWORD)
+        await w.ok("CREATE Work/Alpha")
+        await w.ok("CREATE Work/Beta")
+        await w.ok("UNSUBSCRIBE Work/Beta")
+        await w.ok("RENAME Work Jobs")
+        await w.ok("SUBSCRIBE Jobs")
+        await w.ok("UNSUBSCRIBE Work")
+        assert await w.ok('LIST (SUBSCRIBED) "" "*o*"') == [
+            b'* LIST (\\HasChildren \\Subscribed) "/" Jobs',
+            b'* LIST (\\HasNoChildren \\Subscribed) "/" "Jobs/Alpha"',
+        ]
+        assert await w.ok('LIST "" "Jobs/Beta" RETURN (SUBSCRIBED)') == [
+            b'* LIST (\\HasNoChildren) "/" "Jobs/Beta"']
     finally:
         await w.close()

@@ -291,8 +291,12 @@ def test_folders_create_rename_delete(client: Client) -> None:
     order = [page.index(label) for label in ("Inbox", "Drafts", "Sent", "Archive", "Spam",
                                              "Trash", "Projects", "2027")]
     assert order == sorted(order)
+    subscribed = client.run(client.store.list_subscriptions, 1)
+    assert "Projects/2027" in subscribed and "Projects/2026" not in subscribed
     assert client.http.post(f"/folders/{child.id}/delete", data={"csrf": token}
                             ).status_code == 303
+    # deleted here, the folder is unsubscribed too: IMAP clients do not list it any more
+    assert "Projects/2027" not in client.run(client.store.list_subscriptions, 1)
     inbox = client.inbox_id()
     refused = client.http.post(f"/folders/{inbox}/delete", data={"csrf": token})
     assert refused.status_code == 400

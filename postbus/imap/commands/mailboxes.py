@@ -2,9 +2,11 @@
 RFC 5258 LIST-EXTENDED, RFC 5819 LIST-STATUS, RFC 6154 SPECIAL-USE, RFC 3348 CHILDREN).
 
 The store keeps every parent of a mailbox (CREATE makes them, DELETE of a mailbox with
-inferiors is refused with HASCHILDREN, RENAME makes the new parents), and a subscription
-belongs to its mailbox; so a listed name always exists, and ``\\NonExistent`` is only
-written for a name the server normalised away (RFC 9051 §6.3.5, OLDNAME).
+inferiors is refused with HASCHILDREN, RENAME makes the new parents), so a plain LIST names
+only mailboxes that exist. A subscription is a name of its own (store/subscriptions.py): it
+outlives its mailbox, so LIST (SUBSCRIBED) can name one that does not exist, as
+``\\NonExistent`` (LSUB: ``\\Noselect``), and so can the OLDNAME LIST of a DELETE whose name
+the server normalised (RFC 9051 §6.3.5).
 
 Names are names, never paths: every lookup goes to the store with the session's own account,
 and the store refuses names with wildcards, empty levels or control characters.
@@ -13,6 +15,7 @@ and the store refuses names with wildcards, empty levels or control characters.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from postbus.imap import objectid
 from postbus.imap.commands import qresync
@@ -125,8 +128,9 @@ async def create(s: Session, cmd: c.Create) -> Reply:
     # RFC 9051 §6.3.4: a trailing separator only says the name will have children
     name = name.rstrip(SEPARATOR) or name
     box = await s.store.create_mailbox(s.account_id, name, cmd.special_use)
-    _oldname(s, ["\\HasNoChildren", *([box.special_use] if box.special_use else [])],
-             box.name, name)
+    # RFC 9051 §6.3.4: a mailbox subscribed on creation is listed with \Subscribed
+    _oldname(s, ["\\HasNoChildren", *([box.special_use] if box.special_use else []),
+                 *(["\\Subscribed"] if box.subscribed else [])], box.name, name)
     # RFC 8474 §4.1: the new mailbox's id in the tagged OK
     return Reply("CREATE completed", f"MAILBOXID ({objectid.mailbox_id(box.id)})")
 
@@ -154,7 +158,10 @@ async def rename(s: Session, cmd: c.Rename) -> Reply:
         boxes = await s.store.list_mailboxes(s.account_id)
         children = any(other.name.startswith(box.name + SEPARATOR) for other in boxes)
         attributes = ["\\HasChildren" if children else "\\HasNoChildren"]
-        _oldname(s, attributes + ([box.special_use] if box.special_use else []), box.name, new)
+        attributes += [box.special_use] if box.special_use else []
+        # RFC 9051 §6.3.6: the subscription moved with it, so the LIST says \Subscribed
+        attributes += ["\\Subscribed"] if box.subscribed else []
+        _oldname(s, attributes, box.name, new)
     return Reply("RENAME completed")
 
 
@@ -185,43 +192,71 @@ async def list_(s: Session, cmd: c.List) -> Reply:
         # RFC 9051 §6.3.9: an empty pattern asks for the separator and the root
         s.untagged(f'{verb} (\\Noselect) "{SEPARATOR}" ""')
         return Reply(f"{verb} completed")
-    boxes = await s.store.list_mailboxes(s.account_id)
-    names = {box.name for box in boxes}
+    boxes = {box.name: box for box in await s.store.list_mailboxes(s.account_id)}
     regexes = [pattern_regex(p) for p in patterns if p]
     subscribed_only = cmd.lsub or "SUBSCRIBED" in cmd.selection
     show_subscribed = "SUBSCRIBED" in cmd.returns or "SUBSCRIBED" in cmd.selection
     special_only = "SPECIAL-USE" in cmd.selection
+    subscribed: set[str] = set()
+    if subscribed_only or show_subscribed:
+        subscribed = set(await s.store.list_subscriptions(s.account_id))
 
-    def meets(box: Mailbox) -> bool:  # the selection criteria (RFC 5258 §3)
-        return (box.subscribed or not subscribed_only) and (
-            bool(box.special_use) or not special_only
+    def matches(name: str) -> bool:
+        return any(rx.fullmatch(name) for rx in regexes)
+
+    def meets(name: str) -> bool:  # the selection criteria (RFC 5258 §3)
+        box = boxes.get(name)
+        return (name in subscribed or not subscribed_only) and (
+            (box is not None and bool(box.special_use)) or not special_only
         )
 
     # RFC 5258 §3, RFC 9051 §6.3.9.1 RECURSIVEMATCH: a name that matches the pattern is also
     # listed when a descendant meets the criteria, with CHILDINFO naming them (§6.3.9.6)
     recursive = "RECURSIVEMATCH" in cmd.selection and "SUBSCRIBED" in cmd.selection
-    meeting = [box.name for box in boxes if meets(box)] if recursive else []
-    for box in sorted(boxes, key=_order):
-        if not any(rx.fullmatch(box.name) for rx in regexes):
+    if subscribed_only:
+        # RFC 9051 §6.3.9.1 SUBSCRIBED: "subscribed names rather than the existing mailboxes";
+        # a subscription outlives its mailbox, and its parents may not exist either
+        meeting = [name for name in subscribed if meets(name)]
+        names = set(meeting)
+        if recursive or cmd.lsub:
+            names.update(_parents(subscribed if cmd.lsub else meeting))
+    else:
+        meeting, names = [], set(boxes)
+    for name in sorted(names, key=_order):
+        if not matches(name):
             continue
-        prefix = box.name + SEPARATOR
-        childinfo = recursive and any(name.startswith(prefix) for name in meeting)
-        selected = meets(box)
-        if not (selected or childinfo):
+        box = boxes.get(name)
+        prefix = name + SEPARATOR
+        selected = meets(name)
+        childinfo = recursive and any(other.startswith(prefix) for other in meeting)
+        # RFC 3501 §6.3.9: LSUB "%" names "foo" with \Noselect when "foo/bar" is subscribed
+        # and "foo" is not; the subscribed name below it does not match the pattern itself
+        level = cmd.lsub and not selected and any(
+            other.startswith(prefix) and not matches(other) for other in subscribed
+        )
+        if not (selected or childinfo or level):
             continue
         attributes = []
-        if not cmd.lsub:
-            children = any(n.startswith(prefix) for n in names)
+        if cmd.lsub:
+            if box is None or level:
+                # a name without a mailbox: RFC 3501 has no \NonExistent, which implies
+                # \Noselect (RFC 9051 §6.3.9.4); Dovecot answers LSUB the same way
+                attributes.append("\\Noselect")
+        else:
+            children = any(other.startswith(prefix) for other in boxes)
             attributes.append("\\HasChildren" if children else "\\HasNoChildren")
-            if box.special_use:
+            if box is not None and box.special_use:
                 attributes.append(box.special_use)
-        if show_subscribed and box.subscribed:
+        if show_subscribed and name in subscribed:
             attributes.append("\\Subscribed")
+        if box is None and not cmd.lsub:
+            # RFC 9051 §6.3.9.3: * LIST (\Subscribed \NonExistent) "/" "Fruit/Peach"
+            attributes.append("\\NonExistent")
         # RFC 5258 §6: childinfo-extended-item = "CHILDINFO" SP "(" list-select-base-opt-quoted
         extended = b'"CHILDINFO" ("SUBSCRIBED")' if childinfo else b""
-        s.send(list_line(s, verb, attributes, box.name, extended))
-        if not selected:
-            continue  # listed for its children only: no STATUS or METADATA of its own
+        s.send(list_line(s, verb, attributes, name, extended))
+        if not selected or box is None:
+            continue  # listed for its children only, or no mailbox: no STATUS or METADATA
         if cmd.status_items:  # RFC 5819 §2: a STATUS response right after each LIST
             await _status_line(s, box, cmd.status_items)
         if cmd.metadata is not None:  # RFC 9590 §3: a METADATA response after each LIST
@@ -229,8 +264,17 @@ async def list_(s: Session, cmd: c.List) -> Reply:
     return Reply(f"{verb} completed")
 
 
-def _order(box: Mailbox) -> tuple[int, str]:
-    return (0 if box.name == "INBOX" else 1, box.name)
+def _parents(names: Iterable[str]) -> set[str]:
+    """Every proper parent of the names: ``a/b/c`` gives ``a`` and ``a/b``."""
+    out = set()
+    for name in names:
+        levels = name.split(SEPARATOR)
+        out.update(SEPARATOR.join(levels[:depth]) for depth in range(1, len(levels)))
+    return out
+
+
+def _order(name: str) -> tuple[int, str]:
+    return (0 if name == "INBOX" else 1, name)
 
 
 async def _status_line(s: Session, box: Mailbox, items: tuple[str, ...]) -> None:
