@@ -25,6 +25,7 @@ from postbus.config import Config, ConfigError, demo_config, load_config, parse_
 from postbus.server import StartupError, open_store, serve
 from postbus.smtp import queue as smtp_queue
 from postbus.smtp.dkim import ensure_domain_keys
+from postbus.smtp.mtasts import published_policy, record_text
 from postbus.store import Store, StoreError
 from postbus.store.models import Account
 from postbus.tls import ensure_self_signed
@@ -169,6 +170,16 @@ def domain_add(name: str, config_path: ConfigOption = None) -> None:
     out.print(f"  {domain.name}. MX 10 {config.server.hostname}.", markup=False)
     for record_name, value in keys.dns_records():
         out.print(f'  {record_name}. TXT "{value}"', markup=False, soft_wrap=True)
+    sts = config.mta_sts
+    if (policy := published_policy(sts.mode, config.server.hostname, sts.max_age)) is not None:
+        # RFC 8461 §3.1: the record announces the policy; its id changes with the policy text.
+        out.print(f"  mta-sts.{domain.name}. CNAME {config.server.hostname}.", markup=False)
+        out.print(f'  _mta-sts.{domain.name}. TXT "{record_text(policy)}"', markup=False)
+        out.print(
+            f"  (MTA-STS {sts.mode}: the HTTPS certificate must also name "
+            f"mta-sts.{domain.name})",
+            markup=False, soft_wrap=True,
+        )
 
 
 @domain_app.command("list")

@@ -37,6 +37,7 @@ from postbus.config_values import (
     _PORT,
     _RELAY_TLS,
     _SIZE,
+    _STS_MODE,
     _TEXT,
     _choice,
     _integer,
@@ -174,6 +175,21 @@ class DnsConfig:
     timeout: int = field(default=5, metadata=_kind(_seconds()))
 
 
+@dataclass(frozen=True, slots=True)
+class MtaStsConfig:
+    """The MTA-STS policy (RFC 8461) we publish for our own domains, served on the HTTP
+    listeners as https://mta-sts.<domain>/.well-known/mta-sts.txt; mx is server.hostname."""
+
+    # "none" publishes nothing; "testing" asks senders to report failures; "enforce" to
+    # deliver only over TLS with a valid certificate to server.hostname (RFC 8461 §5).
+    mode: Literal["none", "testing", "enforce"] = field(default="none", metadata=_kind(_STS_MODE))
+    # Seconds senders keep the policy; RFC 8461 §3.2: at most a year, weeks advised.
+    max_age: int = field(
+        default=604800,
+        metadata=_kind(_integer(1, 31_557_600, "a number of seconds from 1 to 31557600 (a year)")),
+    )
+
+
 ListenerProtocol = Literal["smtp-mx", "submission", "imap", "pop3", "managesieve", "http"]
 TlsMode = Literal["none", "starttls", "implicit"]
 _PROTOCOLS: tuple[str, ...] = ListenerProtocol.__args__  # type: ignore[attr-defined]
@@ -243,6 +259,7 @@ class Config:
     queue: QueueConfig = field(default_factory=QueueConfig)
     smarthost: SmarthostConfig = field(default_factory=SmarthostConfig)
     dns: DnsConfig = field(default_factory=DnsConfig)
+    mta_sts: MtaStsConfig = field(default_factory=MtaStsConfig)
     listeners: tuple[Listener, ...] = DEFAULT_LISTENERS
     source: Path | None = None  # the file this came from, if any
 
@@ -284,6 +301,7 @@ _SECTIONS: dict[str, type] = {
     "queue": QueueConfig,
     "smarthost": SmarthostConfig,
     "dns": DnsConfig,
+    "mta_sts": MtaStsConfig,
 }
 
 
@@ -392,6 +410,7 @@ def load_config(
         queue=QueueConfig(**cast(Any, values["queue"])),
         smarthost=SmarthostConfig(**cast(Any, values["smarthost"])),
         dns=DnsConfig(**cast(Any, values["dns"])),
+        mta_sts=MtaStsConfig(**cast(Any, values["mta_sts"])),
         listeners=_parse_listeners(raw["listener"], str(path), file_base)
         if "listener" in raw
         else DEFAULT_LISTENERS,

@@ -144,6 +144,7 @@ _RELAY_TLS = _choice("starttls", "implicit", "none")
 _PATH, _OPT_PATH = _path(), _path(optional=True)
 _LOG_LEVEL = _choice("debug", "info", "warning", "error")
 _BACKEND = _choice("sqlite", "postgres")
+_STS_MODE = _choice("none", "testing", "enforce")
 
 
 def _kind(kind: _Kind) -> dict[str, _Kind]:

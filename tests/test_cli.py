@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from postbus.cli import app
+from postbus.smtp.mtasts import policy_id, published_policy
 
 
 @pytest.fixture
@@ -76,6 +77,20 @@ def test_address_limit_is_configurable(run, tmp_path: Path) -> None:
     assert run("alias", "add", "b@example.test", "a@example.test").exit_code == 0
     refused = run("alias", "add", "c@example.test", "a@example.test")
     assert refused.exit_code == 2 and "at most 2 addresses" in refused.output
+
+
+def test_domain_add_prints_the_mta_sts_records(run, tmp_path: Path) -> None:
+    """RFC 8461 §3.1: with a mode set, the _mta-sts record whose id follows the served policy."""
+    added = run("domain", "add", "example.test")
+    assert "mta-sts" not in added.output  # mode "none" by default: nothing to publish
+    config = tmp_path / "postbus.toml"
+    config.write_text(config.read_text() + '[mta_sts]\nmode = "enforce"\nmax_age = 86400\n')
+    added = run("domain", "add", "example.org")
+    assert added.exit_code == 0, added.output
+    policy = published_policy("enforce", "mail.example.test", 86400)
+    assert policy is not None
+    assert f'_mta-sts.example.org. TXT "v=STSv1; id={policy_id(policy)}"' in added.output
+    assert "mta-sts.example.org. CNAME mail.example.test." in added.output
 
 
 def test_check_config_names_the_bad_key(tmp_path: Path) -> None:

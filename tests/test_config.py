@@ -334,7 +334,9 @@ def test_example_uncommented_states_the_defaults(tmp_path: Path) -> None:
 
 def test_every_setting_is_in_the_example() -> None:
     text = EXAMPLE.read_text()
-    for section in ("server", "store", "tls", "limits", "accounts", "queue", "smarthost", "dns"):
+    sections = ("server", "store", "tls", "limits", "accounts", "queue", "smarthost", "dns",
+                "mta_sts")  # fmt: skip
+    for section in sections:
         cls = type(getattr(Config(), section))
         for f in dataclasses.fields(cls):
             assert re.search(rf"^#\s+{f.name} = ", text, re.M), f"{section}.{f.name}"
@@ -365,3 +367,15 @@ def test_listener_plaintext_auth(tmp_path: Path) -> None:
     path.write_text('[[listener]]\nprotocol = "pop3"\nport = 110\nplaintext_auth = "yes"\n')
     with pytest.raises(ConfigError, match=r"listener\[0\]\.plaintext_auth"):
         load_config(path, {})
+
+
+def test_mta_sts_settings(tmp_path: Path) -> None:
+    defaults = load_config(None, {}).mta_sts
+    assert (defaults.mode, defaults.max_age) == ("none", 604800)
+    path = write(tmp_path, '[mta_sts]\nmode = "enforce"\nmax_age = 86400\n')
+    config = load_config(path, {"POSTBUS_MTA_STS_MODE": "testing"})
+    assert (config.mta_sts.mode, config.mta_sts.max_age) == ("testing", 86400)
+    bad_mode = error_of(write(tmp_path, '[mta_sts]\nmode = "on"\n'))
+    assert "mta_sts.mode: expected one of 'none', 'testing', 'enforce', got 'on'" in bad_mode
+    too_long = error_of(write(tmp_path, "[mta_sts]\nmax_age = 40000000\n"))
+    assert "mta_sts.max_age: expected a number of seconds from 1 to 31557600" in too_long

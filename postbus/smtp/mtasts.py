@@ -1,7 +1,9 @@
 """MTA-STS (RFC 8461), the pure part: the ``_mta-sts`` TXT record, the policy file, MX matching.
 
 Sans-IO: text in, values out; no DNS, no HTTPS, no clock. ``mtasts_discovery.py`` looks the
-record up, fetches the policy and keeps it; ``outbound.py`` applies it.
+record up, fetches the policy and keeps it; ``outbound.py`` applies it. The other way round,
+``policy_text`` and ``record_text`` write our own policy (served by ``postbus.web.mta_sts``,
+announced by ``postbus domain add``).
 
 Invariants:
 - The parsers follow the ABNF of RFC 8461 §3.1 and §3.2 strictly; anything else raises
@@ -13,6 +15,7 @@ Invariants:
 from __future__ import annotations
 
 import enum
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +27,10 @@ __all__ = [
     "StsError",
     "parse_policy",
     "parse_record",
+    "policy_id",
+    "policy_text",
+    "published_policy",
+    "record_text",
     "select_record",
 ]
 
@@ -181,3 +188,31 @@ def parse_policy(body: bytes | str) -> Policy:
     if not mx and mode is not Mode.NONE:
         raise StsError(f"a policy in mode {mode.value} must name its mx hosts")
     return Policy(mode, int(seen["max_age"]), tuple(mx))
+
+
+# -- our own policy, the other way round --------------------------------------------------------
+
+
+def policy_text(mode: Mode, mx: Sequence[str], max_age: int) -> str:
+    """The policy we serve for our own domains: §3.2 fields, one a line, CRLF-terminated."""
+    lines = ["version: STSv1", f"mode: {mode.value}", *(f"mx: {host}" for host in mx)]
+    return "\r\n".join([*lines, f"max_age: {max_age}", ""])
+
+
+def published_policy(mode: str, mx_host: str, max_age: int) -> str | None:
+    """The policy we publish for every domain of ours (config ``[mta_sts]``, mx our host name),
+    or None in mode "none", when we publish nothing."""
+    if mode == Mode.NONE.value:
+        return None
+    return policy_text(Mode(mode), (mx_host,), max_age)
+
+
+def policy_id(text: str) -> str:
+    """A record id for ``text`` (§3.1: 1 to 32 letters and digits) that changes with it, so
+    senders fetch the policy again whenever it changes (§3.3)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def record_text(text: str) -> str:
+    """The ``_mta-sts.<domain>`` TXT record announcing policy ``text`` (§3.1)."""
+    return f"{_VERSION}; id={policy_id(text)}"

@@ -6,9 +6,11 @@ streams): one GET, no redirects, no HTTP cache, a size limit and a timeout is al
 §3.3 asks, and it spares a dependency (httpx is a test extra only).
 
 Invariants:
-- The cache is per process (it lives as long as the queue worker): after a restart a domain's
-  policy is fetched again on first use. A store table would keep it across restarts, which is what
-  defeats an attacker who blocks discovery (§10.2); not done yet.
+- The cache is per process, in front of the store's ``mta_sts_policies`` table when it is given
+  one: every policy fetched is written there, and a domain not in memory is looked up there
+  first, so a restart during a DNS or HTTPS outage (or one an attacker causes) keeps the policies
+  still in force (§5.1, §10.2). The store failing never stops delivery: it is logged, and the
+  cache goes on with what it has.
 - A fetch that fails in any way leaves the domain without a new policy; a cached one that has
   not run out still applies (§3.3, §5.1). Failed fetches are not repeated for FETCH_BACKOFF.
 - The fetch connects to the addresses our own resolver gives for ``mta-sts.<domain>`` (so
@@ -27,9 +29,11 @@ from pathlib import Path
 from typing import Protocol
 
 from postbus.smtp.mtasts import Policy, StsError, parse_policy, select_record
+from postbus.store import Store
+from postbus.store import mta_sts as kept
 from postbus.tls import client_context_trusting
 
-__all__ = ["PolicyCache", "fetch_policy", "parse_response", "verified_context"]
+__all__ = ["PolicyCache", "fetch_body", "fetch_policy", "parse_response", "verified_context"]
 
 log = logging.getLogger("postbus.outbound.mtasts")
 
@@ -153,10 +157,22 @@ async def fetch_policy(
     timeout: float = FETCH_TIMEOUT,
 ) -> Policy:
     """GET https://mta-sts.<domain>/.well-known/mta-sts.txt and parse it, or StsError."""
+    return parse_policy(await fetch_body(domain, resolver, context, port=port, timeout=timeout))
+
+
+async def fetch_body(
+    domain: str,
+    resolver: Resolver,
+    context: ssl.SSLContext,
+    *,
+    port: int = HTTPS_PORT,
+    timeout: float = FETCH_TIMEOUT,
+) -> bytes:
+    """The policy file of ``domain`` as served, unparsed, or StsError."""
     host = f"mta-sts.{domain}"
     try:
         async with asyncio.timeout(timeout):
-            return parse_policy(await _get(host, resolver, context, port))
+            return await _get(host, resolver, context, port)
     except TimeoutError:
         raise StsError(f"{host}: no policy within {timeout:.0f} s") from None
 
@@ -216,11 +232,17 @@ class PolicyCache:
     """The policies of the domains we send to, kept for their max_age (RFC 8461 §5.1)."""
 
     def __init__(
-        self, resolver: Resolver, context: ssl.SSLContext, *, port: int = HTTPS_PORT
+        self,
+        resolver: Resolver,
+        context: ssl.SSLContext,
+        *,
+        port: int = HTTPS_PORT,
+        store: Store | None = None,
     ) -> None:
         self.resolver = resolver
         self.context = context
         self.port = port
+        self.store = store  # None: this process's memory only (tools, tests)
         self._cached: dict[str, _Cached] = {}
         self._failed: dict[str, tuple[str, int]] = {}  # domain -> (record id, when)
 
@@ -234,6 +256,9 @@ class PolicyCache:
         if cached is not None and now >= cached.fetched + cached.policy.max_age:
             del self._cached[domain]  # §3.2 max_age: the policy has run out
             cached = None
+        if cached is None:
+            # §10.2: a policy fetched before a restart (or by another node) is still in force.
+            cached = await self._kept(domain, now)
         fallback = cached.policy if cached else None
         try:
             records = await self.resolver.txt(f"_mta-sts.{domain}")
@@ -250,7 +275,8 @@ class PolicyCache:
         if failed is not None and failed[0] == record_id and now < failed[1] + FETCH_BACKOFF:
             return fallback
         try:
-            policy = await fetch_policy(domain, self.resolver, self.context, port=self.port)
+            body = await fetch_body(domain, self.resolver, self.context, port=self.port)
+            policy = parse_policy(body)
         except (StsError, OSError, ValueError) as exc:
             # §3.3: no policy can be fetched: the cached one, else as if there were none.
             log.warning("MTA-STS policy of %s (id %s) not fetched: %s", domain, record_id, exc)
@@ -258,8 +284,37 @@ class PolicyCache:
             return fallback
         self._failed.pop(domain, None)
         self._cached[domain] = _Cached(record_id, policy, now)
+        await self._keep(domain, record_id, body, now, policy.max_age)
         log.info(
             "MTA-STS policy of %s (id %s): mode %s, mx %s, max_age %d",
             domain, record_id, policy.mode.value, " ".join(policy.mx) or "-", policy.max_age,
         )  # fmt: skip
         return policy
+
+    async def _kept(self, domain: str, now: int) -> _Cached | None:
+        if self.store is None:
+            return None
+        try:
+            row = await self.store.read(lambda tx: kept.get(tx, domain, now))
+        except Exception as exc:  # the store is a backing for the cache, never a reason to stop
+            log.warning("MTA-STS policy of %s not read from the store: %s", domain, exc)
+            return None
+        if row is None:
+            return None
+        try:
+            policy = parse_policy(row.policy)
+        except StsError as exc:  # kept by another version of postbus, say
+            log.warning("MTA-STS policy of %s kept in the store is unusable: %s", domain, exc)
+            return None
+        found = _Cached(row.policy_id, policy, row.fetched)
+        self._cached[domain] = found
+        return found
+
+    async def _keep(self, domain: str, record_id: str, body: bytes, now: int, max_age: int) -> None:
+        if self.store is None:
+            return
+        row = kept.StoredPolicy(domain, record_id, body.decode("utf-8"), now, now + max_age)
+        try:
+            await self.store.write(lambda tx: kept.put(tx, row))
+        except Exception as exc:  # delivery goes on with the policy in memory
+            log.warning("MTA-STS policy of %s not kept in the store: %s", domain, exc)

@@ -82,11 +82,13 @@ class QueueWorker:
     _domain_limits: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     _connections: asyncio.Semaphore | None = None
     _verified: ssl.SSLContext = field(init=False)
-    _policies: PolicyCache = field(init=False)  # MTA-STS policies, for this process's life
+    _policies: PolicyCache = field(init=False)  # MTA-STS policies, kept in the store too
 
     def __post_init__(self) -> None:
         self._verified = verified_context(self.settings.tls_ca_file)
-        self._policies = PolicyCache(self.resolver, self._verified, port=self.settings.mta_sts_port)
+        self._policies = PolicyCache(
+            self.resolver, self._verified, port=self.settings.mta_sts_port, store=self.store
+        )
 
     async def deliver_due(self, now: int) -> int:
         """One pass: claim what is due at ``now``, try it, record the outcomes; returns count."""

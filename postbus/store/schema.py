@@ -25,6 +25,7 @@ from postbus.store import (
 )
 from postbus.store.db import Tx
 from postbus.store.imap_views import UNSEEN_INDEX
+from postbus.store.mta_sts import MIGRATION as MTA_STS_MIGRATION
 
 DDL_TOKENS = {
     # AUTOINCREMENT: an id is never reused, so ids can serve as POP3 UIDLs and IMAP OBJECTIDs.
@@ -158,6 +159,7 @@ MIGRATIONS: list[tuple[int, dict[str, list[Step]]]] = [
     (9, correspondents.MIGRATION),
     (10, subscriptions.MIGRATION),
     (11, UNSEEN_INDEX),
+    (12, MTA_STS_MIGRATION),
 ]
 LATEST = MIGRATIONS[-1][0]
 

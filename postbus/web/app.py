@@ -27,6 +27,7 @@ from postbus.web import (
     folders,
     mail,
     message,
+    mta_sts,
     pages,
     search,
     settings,
@@ -56,6 +57,7 @@ def make_app(service: Any) -> Starlette:
             *compose.routes,
             *settings.routes,
             *events.routes,
+            *mta_sts.routes,
             # Scripts and styles compressed; pages are not, since they carry a CSRF token
             # beside text an attacker can choose (BREACH).
             Mount("/static", GZipMiddleware(StaticFiles(directory=STATIC)), name="static"),

@@ -16,6 +16,10 @@ from postbus.smtp.mtasts import (
     StsError,
     parse_policy,
     parse_record,
+    policy_id,
+    policy_text,
+    published_policy,
+    record_text,
     select_record,
 )
 
@@ -170,3 +174,14 @@ def test_parsers_raise_only_their_own_error(data: bytes) -> None:
     for parse in (parse_policy, lambda d: parse_record(d.decode("latin-1"))):
         with contextlib.suppress(StsError):
             parse(data)
+
+
+@pytest.mark.parametrize("mode", ["testing", "enforce"])
+def test_our_policy_reads_back(mode: str) -> None:
+    """What we publish parses as what we meant, and its record announces its id (§3.1, §3.2)."""
+    text = published_policy(mode, "mail.example.org", 604800)
+    assert text == policy_text(Mode(mode), ("mail.example.org",), 604800)
+    assert parse_policy(text) == Policy(Mode(mode), 604800, ("mail.example.org",))
+    assert select_record([record_text(text)]) == policy_id(text)
+    assert policy_id(text) != policy_id(text.replace("604800", "86400"))
+    assert published_policy("none", "mail.example.org", 604800) is None

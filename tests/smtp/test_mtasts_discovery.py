@@ -1,6 +1,6 @@
 """MTA-STS policy discovery (postbus.smtp.mtasts_discovery): the HTTP response reader fed whole
 and byte by byte, the HTTPS fetch against a real TLS server on 127.0.0.1 found through dnsmasq,
-and the cache rules of RFC 8461 §3.3 and §5.1."""
+and the cache rules of RFC 8461 §3.3 and §5.1, kept in the store across restarts (§10.2)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from postbus.smtp.mtasts_discovery import (
     verified_context,
 )
 from postbus.smtp.resolver import StaticResolver
+from postbus.store import Store
 from tests.smtp.certauthority import PolicyHost, TestCA, policy_response
 from tests.smtp.dnsmasq import StartDnsmasq
 from tests.smtp.dnsmasq import dnsmasq as dnsmasq  # the fixture factory
@@ -211,3 +212,36 @@ async def test_a_silent_policy_host_times_out() -> None:
         server.close()
         await server.wait_closed()
     assert len(accepted) == 1
+
+
+async def test_a_kept_policy_survives_a_restart(
+    store: Store, policy_host: tuple[TestCA, PolicyHost]
+) -> None:
+    """RFC 8461 §5.1, §10.2: a policy fetched before a restart applies after it, though neither
+    the policy host nor DNS answers at start-up; it still runs out at its max_age."""
+    ca, host = policy_host
+    resolver = StaticResolver(
+        {
+            ("_mta-sts.remote.test", "TXT"): ["v=STSv1; id=one"],
+            ("mta-sts.remote.test", "A"): ["127.0.0.1"],
+        }
+    )
+    context = verified_context(ca.cert_file)
+    before = await PolicyCache(resolver, context, port=host.port, store=store).policy(
+        "remote.test", T0
+    )
+    assert before is not None and before.mode is Mode.ENFORCE
+    await host.stop()  # the policy host goes away, and with the restart the memory too
+    resolver.failing.add("_mta-sts.remote.test")
+    after = PolicyCache(resolver, context, port=host.port, store=store)
+    assert await after.policy("remote.test", T0 + 600) == before
+    # DNS is back with a new id whose policy cannot be fetched: the kept one still applies.
+    resolver.failing.clear()
+    resolver.records[("_mta-sts.remote.test", "TXT")] = ["v=STSv1; id=two"]
+    again = PolicyCache(resolver, context, port=host.port, store=store)
+    assert await again.policy("remote.test", T0 + 700) == before
+    assert len(host.requests) == 1
+    # Without the store a restarted process has nothing; past max_age neither has the store.
+    assert await PolicyCache(resolver, context, port=host.port).policy("remote.test", T0) is None
+    gone = PolicyCache(resolver, context, port=host.port, store=store)
+    assert await gone.policy("remote.test", T0 + 86400) is None
