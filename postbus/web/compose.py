@@ -40,6 +40,7 @@ from postbus.web.plaintext import html_to_plain
 from postbus.web.session import SignedIn
 
 SIGNATURE_SETTING = "web.signature"
+WHOLE_MESSAGE = "message"  # the "section" that stands for the whole forwarded message
 COMPOSE_FORMAT_SETTING = "web.compose_format"
 RICH = "html"
 PLAIN = "plain"
@@ -159,6 +160,16 @@ async def compose_page(request: Request, user: SignedIn) -> Response:
         })
         if source.from_ and source.from_[0].email.lower() in own:
             values["from_address"] = source.from_[0].email.lower()
+    elif reply_ref is not None and mode == "attach":
+        source, raw = await _source(request, user, reply_ref)
+        whole = reading.AttachmentView(
+            _eml_name(source.subject), "message/rfc822", len(raw), WHOLE_MESSAGE, False
+        )
+        values.update({
+            "subject": _prefixed("Fwd:", source.subject), "mode": mode,
+            "reply": f"{reply_ref[0]}:{reply_ref[1]}", "source": f"{reply_ref[0]}:{reply_ref[1]}",
+            "source_attachments": [whole], "keep": [WHOLE_MESSAGE],
+        })
     elif reply_ref is not None and mode in ("reply", "all", "forward"):
         source, raw = await _source(request, user, reply_ref)
         values.update(_reply_values(source, raw, mode, own, _))
@@ -175,6 +186,12 @@ async def compose_page(request: Request, user: SignedIn) -> Response:
                 values["from_address"] = address.email.lower()
                 break
     return await _form_page(request, user, values)
+
+
+def _eml_name(subject: str) -> str:
+    """A file name for a forwarded message: its subject, without what file systems refuse."""
+    name = "".join(" " if c in '\\/:*?"<>|' or ord(c) < 32 else c for c in subject).strip()
+    return (name[:80] or "message") + ".eml"
 
 
 def _draft_bcc(raw: bytes) -> str:
@@ -264,6 +281,11 @@ async def _uploads(
     keep = {value for value in form.getlist("keep") if isinstance(value, str)}
     if source is not None and keep:
         found, raw = await _source(request, user, source)
+        if WHOLE_MESSAGE in keep:  # forwarded as an attachment, byte for byte
+            total += len(raw)
+            if total > limit:
+                raise SendError("too_large")
+            out.append(Upload(_eml_name(found.subject), "message/rfc822", raw, whole=True))
         for attachment in found.attachments:
             section = reading.section_of(attachment.section)
             part = find_part(found.body, section) if section else None

@@ -37,6 +37,7 @@ class Upload:
     filename: str
     content_type: str
     data: bytes
+    whole: bool = False  # a whole message forwarded as message/rfc822, kept byte for byte
 
 
 @dataclass(slots=True)
@@ -133,6 +134,9 @@ def build(outgoing: Outgoing, *, now: float | None = None, draft: bool = False) 
         # RFC 2046 §5.1.4: alternatives in increasing order of preference, plain text first.
         msg.add_alternative(html_document(outgoing.html), subtype="html", charset="utf-8")
     for upload in outgoing.attachments:
+        if upload.whole:
+            _attach_message(msg, upload)
+            continue
         maintype, _, subtype = upload.content_type.lower().partition("/")
         # The browser's word for the type: only a plain RFC 2045 §5.1 token pair is used.
         if not (_TOKEN.fullmatch(maintype) and _TOKEN.fullmatch(subtype)) or maintype in (
@@ -146,6 +150,21 @@ def build(outgoing: Outgoing, *, now: float | None = None, draft: bool = False) 
             msg.add_attachment(upload.data, maintype=maintype, subtype=subtype,
                                filename=upload.filename)
     return msg.as_bytes(policy=policy.SMTP)
+
+
+def _attach_message(msg: EmailMessage, upload: Upload) -> None:
+    """A message forwarded as an attachment. RFC 2046 §5.2.1: message/rfc822 is never base64
+    or quoted-printable, so the bytes go in as they are (8bit when they are not ASCII), and
+    the original's DKIM signature still verifies for whoever opens it."""
+    part = EmailMessage()
+    part["Content-Type"] = "message/rfc822"
+    part["Content-Disposition"] = "attachment"
+    part.set_param("filename", upload.filename, header="Content-Disposition")
+    part["Content-Transfer-Encoding"] = "7bit" if upload.data.isascii() else "8bit"
+    # A str payload is written out untouched by the generator; surrogateescape keeps 8bit bytes.
+    part.set_payload(upload.data.decode("ascii", "surrogateescape"))
+    msg.make_mixed()
+    msg.attach(part)
 
 
 def _date(now: float | None) -> str:

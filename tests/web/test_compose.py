@@ -180,3 +180,37 @@ def test_suggestions_fragment(client: Client) -> None:
     assert client.http.get("/compose/suggest", params={"q": "zzzz"}).text.strip() == ""
     client.http.cookies.clear()
     assert client.http.get("/compose/suggest", params={"q": "len"}).status_code in (302, 303)
+
+
+def test_forward_as_attachment_sends_the_original_byte_for_byte(client: Client) -> None:
+    client.sign_in()
+    inbox, uid = ref_of(client, "demo@example.test", "INBOX", "Floor plans")
+
+    async def original() -> bytes:
+        account = await client.store.find_account("demo@example.test")
+        (found,) = await client.store.summaries(account.id, inbox, [(uid, uid)])
+        return await client.store.read_body(account.id, found.message_id)
+
+    raw = client.run(original)
+    page = client.http.get(f"/compose?reply={inbox}:{uid}&mode=attach").text
+    assert "Floor plans" in page and ".eml" in page and 'value="message" checked' in page
+    response = post(client, subject="Fwd: Floor plans", body="See the attached mail.",
+                    source=f"{inbox}:{uid}", reply=f"{inbox}:{uid}", mode="attach",
+                    keep="message")
+    assert response.status_code == 303
+    sent = newest(client, OTHER_ADDRESS, "INBOX")
+    assert sent.get_content_type() == "multipart/mixed"
+    text, attached = sent.get_payload()  # type: ignore[misc]
+    assert text.get_content().startswith("See the attached mail.")
+    assert attached.get_content_type() == "message/rfc822"
+    assert attached["Content-Transfer-Encoding"] in ("7bit", "8bit")
+    assert attached.get_filename().endswith(".eml")
+    assert raw in sent.as_bytes(policy=policy.SMTP)  # byte for byte: its DKIM still holds
+
+
+def test_a_message_forwarded_as_attachment_without_keep_is_not_attached(client: Client) -> None:
+    client.sign_in()
+    inbox, uid = ref_of(client, "demo@example.test", "INBOX", "Floor plans")
+    post(client, subject="Fwd: nothing", body="Nothing attached.", source=f"{inbox}:{uid}",
+         mode="attach")
+    assert newest(client, OTHER_ADDRESS, "INBOX").get_content_type() == "text/plain"
