@@ -41,7 +41,7 @@ def make_app(service: Any) -> Starlette:
     """The ASGI app over ``service`` (a ``postbus.server.Service``: config, store, auth)."""
     upload_limit = service.config.limits.max_message_size * 4 // 3 + 1024 * 1024
 
-    big_bodies = {"/compose", "/compose/upload", "/compose/plain"}
+    big_bodies = {"/compose", "/compose/upload", "/compose/plain", "/compose/autosave"}
 
     def body_limit(path: str) -> int:
         return upload_limit if path in big_bodies else SMALL_BODY

@@ -313,12 +313,7 @@ def _error_text(request: Request, error: SendError) -> str:
     return texts.get(error.code, error.code) % {"detail": error.detail}
 
 
-@signed_in
-async def compose_post(request: Request, user: SignedIn) -> Response:
-    service = request.app.state.service
-    limit = service.config.limits.max_message_size
-    form = await session.checked_form(request, user.csrf, max_part_size=MAX_BODY + 65536)
-    own = await _own_addresses(request, user)
+def _outgoing_of(form: FormData, user: SignedIn) -> Outgoing:
     outgoing = Outgoing(
         from_address=_text(form, "from"), from_name=user.account.display_name,
         to=_text(form, "to"), cc=_text(form, "cc"), bcc=_text(form, "bcc"),
@@ -327,9 +322,38 @@ async def compose_post(request: Request, user: SignedIn) -> Response:
         in_reply_to=_text(form, "in_reply_to", 1000).replace("\n", " "),
         references=_text(form, "references", 8000).replace("\n", " "),
     )
-    rich = _text(form, "format") == "html"
-    if rich:
+    if _text(form, "format") == "html":
         set_html(outgoing, _text(form, "html", MAX_BODY))
+    return outgoing
+
+
+@signed_in
+async def autosave(request: Request, user: SignedIn) -> Response:
+    """A draft saved while the user writes (the compose page posts a few seconds after the
+    last change): it replaces the previous one in Drafts, where IMAP clients see it too, and
+    its place ("mailbox:uid") comes back for the next save to replace. Uploaded attachments
+    stay staged: the message is still being written."""
+    limit = request.app.state.service.config.limits.max_message_size
+    form = await session.checked_form(request, user.csrf, max_part_size=MAX_BODY + 65536)
+    outgoing = _outgoing_of(form, user)
+    if outgoing.from_address.lower() not in await _own_addresses(request, user):
+        return Response(_error_text(request, SendError("bad_from")), 400, media_type="text/plain")
+    try:
+        outgoing.attachments = await _uploads(request, user, form, limit)
+    except SendError as error:
+        return Response(_error_text(request, error), 400, media_type="text/plain")
+    saved = await _save_draft(request, user, outgoing, _ref(_text(form, "draft")))
+    return Response(f"{saved[0]}:{saved[1]}" if saved else "", media_type="text/plain")
+
+
+@signed_in
+async def compose_post(request: Request, user: SignedIn) -> Response:
+    service = request.app.state.service
+    limit = service.config.limits.max_message_size
+    form = await session.checked_form(request, user.csrf, max_part_size=MAX_BODY + 65536)
+    own = await _own_addresses(request, user)
+    outgoing = _outgoing_of(form, user)
+    rich = _text(form, "format") == "html"
     values: dict[str, object] = {
         "from_address": outgoing.from_address, "to": outgoing.to, "cc": outgoing.cc,
         "bcc": outgoing.bcc, "subject": outgoing.subject, "body": outgoing.body,
@@ -379,13 +403,15 @@ async def _drafts_id(request: Request, user: SignedIn) -> int:
 
 async def _save_draft(
     request: Request, user: SignedIn, outgoing: Outgoing, replaces: tuple[int, int] | None
-) -> None:
+) -> tuple[int, int] | None:
+    """Append the draft to Drafts, then drop the one it replaces; (mailbox, uid) of the new."""
     message = build(outgoing, draft=True)
-    await _drafts_id(request, user)
-    await file_copy(store_of(request), user.account.id, "\\Drafts", message,
-                    ["\\Draft", "\\Seen"])
-    if replaces is not None:
+    drafts = await _drafts_id(request, user)
+    uid = await file_copy(store_of(request), user.account.id, "\\Drafts", message,
+                          ["\\Draft", "\\Seen"])
+    if replaces is not None and replaces != (drafts, uid):
         await _drop(request, user, replaces)
+    return (drafts, uid) if uid is not None else None
 
 
 async def _drop(request: Request, user: SignedIn, ref: tuple[int, int]) -> None:
@@ -413,6 +439,7 @@ routes = [
     Route("/compose", compose_page, methods=["GET"]),
     Route("/compose", compose_post, methods=["POST"]),
     Route("/compose/plain", plain_version, methods=["POST"]),
+    Route("/compose/autosave", autosave, methods=["POST"]),
     *staging.routes,
     *suggest.routes,
 ]

@@ -242,7 +242,9 @@ def test_keyboard_shortcuts(live: LiveServer, page: Any) -> None:
     # reading a message: j opens the next one, u goes back to the list
     page.keyboard.press("j")
     page.keyboard.press("o")
+    page.wait_for_url(re.compile(r".*/mail/\d+/\d+$"))
     page.wait_for_selector("article.reading")
+    page.wait_for_load_state()  # htmx has settled: the shortcuts see the reading pane
     first = page.locator("#message-subject").inner_text()
     page.keyboard.press("j")
     page.wait_for_function("s => document.querySelector('#message-subject').textContent !== s",

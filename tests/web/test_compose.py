@@ -214,3 +214,38 @@ def test_a_message_forwarded_as_attachment_without_keep_is_not_attached(client: 
     post(client, subject="Fwd: nothing", body="Nothing attached.", source=f"{inbox}:{uid}",
          mode="attach")
     assert newest(client, OTHER_ADDRESS, "INBOX").get_content_type() == "text/plain"
+
+
+def drafts_subjects(client: Client) -> list[str]:
+    async def read() -> list[str]:
+        account = await client.store.find_account("demo@example.test")
+        drafts = await client.store.special_mailbox(account.id, "\\Drafts")
+        return [s.subject for s in await client.store.newest(account.id, drafts.id, 100)]
+
+    return client.run(read)  # type: ignore[no-any-return]
+
+
+def test_autosave_keeps_one_draft_and_sending_removes_it(client: Client) -> None:
+    client.sign_in()
+    before = drafts_subjects(client)
+    fields = {"csrf": client.csrf(), "from": "demo@example.test", "to": OTHER_ADDRESS,
+              "subject": "Half written", "body": "First words", "draft": ""}
+    first = client.http.post("/compose/autosave", data=fields)
+    assert first.status_code == 200 and ":" in first.text
+    second = client.http.post("/compose/autosave",
+                              data={**fields, "body": "More words", "draft": first.text})
+    assert second.status_code == 200 and second.text != first.text
+    assert drafts_subjects(client).count("Half written") == 1
+    assert newest(client, "demo@example.test", "\\Drafts").get_content().startswith("More words")
+    sent = post(client, subject="Half written", body="Done", draft=second.text)
+    assert sent.status_code == 303
+    assert drafts_subjects(client) == before
+
+
+def test_autosave_refuses_what_saving_would(client: Client) -> None:
+    client.sign_in()
+    fields = {"from": "demo@example.test", "subject": "x", "body": "y"}
+    assert client.http.post("/compose/autosave", data=fields).status_code == 403  # no CSRF
+    forged = client.http.post("/compose/autosave",
+                              data={**fields, "csrf": client.csrf(), "from": "ceo@example.net"})
+    assert forged.status_code == 400

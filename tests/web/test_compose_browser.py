@@ -16,7 +16,7 @@ from imapclient import IMAPClient
 from postbus.config import Listener
 from postbus.imap.server import serve_imap
 from tests.web.conftest import sign_in_browser
-from tests.web.live import OTHER_ADDRESS, OTHER_PASSWORD, LiveServer
+from tests.web.live import DEMO_ADDRESS, OTHER_ADDRESS, OTHER_PASSWORD, LiveServer
 
 SENT = re.compile(r".*notice=sent$")
 
@@ -233,3 +233,25 @@ def test_without_javascript_the_textarea_and_file_input_still_work(
         return f"{body.get_content_type()}: {body.get_content().strip()}", names
 
     assert live.call(arrived) == ("text/plain: Typed in the textarea.", ["list.txt"])
+
+
+def test_a_draft_saves_itself_while_writing(live: LiveServer, page: Any) -> None:
+    open_compose(live, page)
+    page.fill("#to", OTHER_ADDRESS)
+    page.fill("#subject", "Saved while writing")
+    page.click("#editor")
+    page.keyboard.type("A first sentence.")
+    page.wait_for_selector(".autosave-status:has-text('Draft saved')", timeout=15000)
+    first = page.input_value("input[name=draft]")
+    assert first and live.subjects(DEMO_ADDRESS, "Drafts").count("Saved while writing") == 1
+    page.keyboard.type(" And a second one.")
+    for _ in range(150):  # the page's CSP forbids wait_for_function's eval: poll instead
+        if page.input_value("input[name=draft]") != first:
+            break
+        page.wait_for_timeout(100)
+    assert page.input_value("input[name=draft]") != first
+    assert live.subjects(DEMO_ADDRESS, "Drafts").count("Saved while writing") == 1  # replaced
+    page.click("button[value=send]")
+    page.wait_for_url(SENT)
+    assert "Saved while writing" not in live.subjects(DEMO_ADDRESS, "Drafts")
+    assert "Saved while writing" in live.subjects(OTHER_ADDRESS, "INBOX")

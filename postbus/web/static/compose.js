@@ -144,8 +144,59 @@
       toggle.checked = true;
       rich(false);
     }
+    function sync() { if (formatInput.value === "html") htmlInput.value = editor.getHTML(); }
+    form.addEventListener("submit", sync);
+    form.addEventListener("postbus:sync", sync);
+    editor.addEventListener("input", function () {
+      form.dispatchEvent(new Event("postbus:changed"));
+    });
+  }
+
+  // -- drafts saved while writing ----------------------------------------------------------
+
+  function setupAutosave(form) {
+    var status = form.querySelector(".autosave-status");
+    var draft = form.querySelector('input[name="draft"]');
+    var delay = Number(form.dataset.autosaveMs) || 3000;
+    var timer = null, running = null, submitted = false;
+
+    function save() {
+      timer = null;
+      if (submitted) return;
+      if (running) { later(); return; }  // one save at a time; this change goes in the next
+      form.dispatchEvent(new Event("postbus:sync"));
+      var data = new FormData(form);
+      data.delete("attachment");  // files go through the upload, never twice
+      data.delete("action");
+      running = new AbortController();
+      fetch("/compose/autosave", { method: "POST", body: data, credentials: "same-origin",
+                                   signal: running.signal })
+        .then(function (response) {
+          if (!response.ok) throw new Error(String(response.status));
+          return response.text();
+        })
+        .then(function (ref) {
+          if (submitted) return;
+          if (ref) draft.value = ref;
+          var now = new Date();
+          status.textContent = fill(form.dataset.autosaved, {
+            time: now.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }),
+          });
+        })
+        .catch(function () { if (!submitted) later(); })
+        .then(function () { running = null; });
+    }
+    function later() {
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(save, delay);
+    }
+    form.addEventListener("input", later);
+    form.addEventListener("change", later);
+    form.addEventListener("postbus:changed", later);
     form.addEventListener("submit", function () {
-      if (formatInput.value === "html") htmlInput.value = editor.getHTML();
+      submitted = true;  // sending or saving now: no draft may appear after it
+      if (timer) clearTimeout(timer);
+      if (running) running.abort();
     });
   }
 
@@ -368,5 +419,6 @@
     setupEditor(form);
     form.querySelectorAll("input[data-suggest]").forEach(setupSuggestions);
     setupAttachments(form);
+    setupAutosave(form);
   };
 })();
