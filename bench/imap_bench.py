@@ -44,12 +44,18 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bench.peers import free_port, install_debian, vmail_user, wait_for_port, write_maildir
+from bench.peers import (
+    free_port,
+    install_debian,
+    load_postbus,
+    vmail_user,
+    wait_for_port,
+    write_maildir,
+)
 from bench.synth import synthetic_messages
 
 ADDRESS = "bench@example.test"
 PASSWORD = "bench-password-1"
-APPEND_PARALLEL = 16
 SEARCH_WORD = "zeppelin"  # bench.synth: once in every 1,000 messages
 _LITERAL = re.compile(rb"\{(\d+)\}$")
 
@@ -322,29 +328,6 @@ async def idle_memory(port: int, root_pid: int, count: int) -> tuple[int, int, i
 # -- postbus -------------------------------------------------------------------------------------
 
 
-async def load_postbus(data_dir: Path, messages: list[bytes]) -> None:
-    from postbus.accounts.passwords import hash_password
-    from postbus.config import load_config
-    from postbus.server import open_store
-
-    store = await open_store(load_config(None, {}, data_dir=data_dir))
-    try:
-        await store.add_domain(ADDRESS.partition("@")[2])
-        account = await store.add_account(ADDRESS, hash_password(PASSWORD))
-        inbox = await store.get_mailbox(account.id, "INBOX")
-        queue: asyncio.Queue[bytes] = asyncio.Queue()
-        for raw in messages:
-            queue.put_nowait(raw)
-
-        async def worker() -> None:
-            while not queue.empty():
-                await store.append(account.id, inbox.id, queue.get_nowait())
-
-        await asyncio.gather(*(worker() for _ in range(APPEND_PARALLEL)))
-    finally:
-        await store.close()
-
-
 async def serve_postbus(data_dir: Path, port: int) -> None:
     """The server process: one IMAP listener, as ``postbus serve`` would run it."""
     from postbus.config import Listener, load_config
@@ -370,7 +353,7 @@ class Postbus:
         self.data_dir = work / "postbus"
         self.data_dir.mkdir()
         started = time.perf_counter()
-        asyncio.run(load_postbus(self.data_dir, messages))
+        asyncio.run(load_postbus(self.data_dir, ADDRESS, PASSWORD, messages))
         print(f"postbus: {len(messages):,} messages appended in"
               f" {time.perf_counter() - started:.1f} s", flush=True)
         self.port = free_port()

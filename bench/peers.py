@@ -1,4 +1,5 @@
-"""What the side-by-side benchmarks share: ports, and the Debian peers they run beside postbus.
+"""What the side-by-side benchmarks share: ports, the Debian peers they run beside postbus, and
+loading the same messages into postbus.
 
 Each benchmark starts its own peer instances (Dovecot, Postfix) on loopback ports, as
 /work/shared/peers.md describes, and stops them afterwards; nothing here touches a system
@@ -13,8 +14,10 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+
+LOAD_BATCH = 250
 
 
 def free_port() -> int:
@@ -79,3 +82,27 @@ def write_maildir(maildir: Path, messages: Sequence[bytes]) -> None:
         stored = raw.replace(b"\r\n", b"\n")
         name = f"{base + index}.M{index}P{os.getpid()}.bench,S={len(stored)},W={len(raw)}:2,"
         (cur / name).write_bytes(stored)
+
+
+async def load_postbus(
+    data_dir: Path, address: str, password: str, messages: Sequence[bytes]
+) -> None:
+    """An account with ``messages`` in its INBOX, through the import path (``postbus import``):
+    the benchmarks time the servers, not how fast their mailboxes were filled."""
+    from postbus.accounts.passwords import hash_password
+    from postbus.config import load_config
+    from postbus.server import open_store
+
+    async def batches() -> AsyncIterator[list[tuple[bytes, tuple[str, ...], None]]]:
+        for start in range(0, len(messages), LOAD_BATCH):
+            yield [(raw, (), None) for raw in messages[start : start + LOAD_BATCH]]
+
+    store = await open_store(load_config(None, {}, data_dir=data_dir))
+    try:
+        await store.add_domain(address.partition("@")[2])
+        account = await store.add_account(address, hash_password(password))
+        inbox = await store.get_mailbox(account.id, "INBOX")
+        async for _ in store.append_batches(account.id, inbox.id, batches()):
+            pass
+    finally:
+        await store.close()

@@ -28,12 +28,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.peers import free_port, install_debian, vmail_user, wait_for_port, write_maildir
+from bench.peers import (
+    free_port,
+    install_debian,
+    load_postbus,
+    vmail_user,
+    wait_for_port,
+    write_maildir,
+)
 from bench.synth import synthetic_messages
 
 ADDRESS = "bench@example.test"
 PASSWORD = "bench-password-1"
-APPEND_PARALLEL = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,29 +153,6 @@ def measure(name: str, port: int, expected: int, runs: int, window: int) -> Resu
 # -- postbus -----------------------------------------------------------------------------------
 
 
-async def load_postbus(data_dir: Path, messages: list[bytes]) -> None:
-    from postbus.accounts.passwords import hash_password
-    from postbus.config import load_config
-    from postbus.server import open_store
-
-    store = await open_store(load_config(None, {}, data_dir=data_dir))
-    try:
-        await store.add_domain(ADDRESS.partition("@")[2])
-        account = await store.add_account(ADDRESS, hash_password(PASSWORD))
-        inbox = await store.get_mailbox(account.id, "INBOX")
-        queue: asyncio.Queue[bytes] = asyncio.Queue()
-        for raw in messages:
-            queue.put_nowait(raw)
-
-        async def worker() -> None:
-            while not queue.empty():
-                await store.append(account.id, inbox.id, queue.get_nowait())
-
-        await asyncio.gather(*(worker() for _ in range(APPEND_PARALLEL)))
-    finally:
-        await store.close()
-
-
 async def serve_postbus(data_dir: Path, port: int) -> None:
     """The server process: one POP3 listener, as ``postbus serve`` would run it."""
     from postbus.config import Listener, load_config
@@ -188,7 +171,7 @@ def run_postbus(work: Path, messages: list[bytes], runs: int, window: int) -> Re
     data_dir = work / "postbus"
     data_dir.mkdir()
     started = time.perf_counter()
-    asyncio.run(load_postbus(data_dir, messages))
+    asyncio.run(load_postbus(data_dir, ADDRESS, PASSWORD, messages))
     print(f"postbus: {len(messages)} messages appended in {time.perf_counter() - started:.1f} s",
           flush=True)
     port = free_port()
