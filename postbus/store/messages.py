@@ -370,29 +370,5 @@ async def expunged_since(tx: Tx, account_id: int, mailbox_id: int, modseq: int) 
     return [row[0] for row in rows]
 
 
-async def search_text(
-    tx: Tx, account_id: int, query: str, mailbox_id: int | None = None, limit: int = 200
-) -> list[tuple[int, int, int]]:
-    """(mailbox id, uid, message id) of messages holding every word, newest first."""
-    argument = search.match_argument(tx.dialect, query)
-    if argument is None:
-        return []
-    message_column, matches = search.match_from(tx.dialect, 2)
-    in_mailbox = "" if mailbox_id is None else " AND b.mailbox_id = $4"
-    # MATERIALIZED: the index finds the few matching documents first, whatever the planner's
-    # statistics say (after a bulk import they can be far off).
-    rows = await tx.fetch(
-        f"WITH hits AS MATERIALIZED (SELECT {message_column} AS id FROM message_text t"
-        f" WHERE {matches})"
-        " SELECT b.mailbox_id, b.uid, b.message_id FROM hits"
-        " JOIN memberships b ON b.message_id = hits.id"
-        " JOIN mailboxes x ON x.id = b.mailbox_id"
-        f" WHERE x.account_id = $1{in_mailbox}"
-        " ORDER BY b.message_id DESC LIMIT $3",
-        account_id, argument, limit, *(() if mailbox_id is None else (mailbox_id,)),
-    )
-    return [(row[0], row[1], row[2]) for row in rows]
-
-
 def attachments_json(attachments: Iterable[dict[str, object]]) -> str:
     return json.dumps(list(attachments), separators=(",", ":"))

@@ -372,10 +372,10 @@ class Store:
 
     async def search(
         self, account_id: int, query: str, mailbox_id: int | None = None, limit: int = 200
-    ) -> list[tuple[int, int, int]]:
-        return await self.read(
-            lambda tx: messages.search_text(tx, account_id, query, mailbox_id, limit)
-        )
+    ) -> list[ThreadMessage]:
+        """Messages holding every word of ``query``, newest first: ``find`` with words only."""
+        return await self.find(account_id, finder.Criteria(words=query, mailbox_id=mailbox_id),
+                               limit)
 
     async def find(
         self, account_id: int, criteria: finder.Criteria, limit: int = 50, offset: int = 0

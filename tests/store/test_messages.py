@@ -151,7 +151,7 @@ async def test_full_text_search_folds_case_and_accents(store: Store, account: Ac
     hits = await store.search(account.id, "EEN uur")
     assert len(hits) == 2
     in_inbox = await store.search(account.id, "een", mailbox_id=inbox)
-    assert [(mailbox, uid) for mailbox, uid, _ in in_inbox] == [(inbox, 1)]
+    assert [(hit.mailbox_id, hit.summary.uid) for hit in in_inbox] == [(inbox, 1)]
     assert await store.search(account.id, "vergadering") != []  # the subject is indexed too
     assert await store.search(account.id, 'broodjes" (*^') != []  # query syntax stays text
     assert await store.search(account.id, "   ") == []
