@@ -169,17 +169,20 @@ def parse_return_options(tokens: tuple[Any, ...]) -> tuple[str, ...]:
     return tuple(opts) or ("ALL",)  # RFC 4731 §3.1: "RETURN ()" means ALL
 
 
+def leading_returns(tokens: Any) -> tuple[tuple[str, ...] | None, int]:
+    """RFC 4731 §3 / RFC 5267 §3: an optional "RETURN (options)" first; (options, next index)."""
+    if tokens and isinstance(tokens[0], Atom) and tokens[0].upper() == "RETURN":
+        if len(tokens) < 2 or not isinstance(tokens[1], tuple):
+            raise ParseError("RETURN needs a list")
+        return parse_return_options(tokens[1]), 2
+    return None, 0
+
+
 def parse_search(
     tokens: Any,
 ) -> tuple[tuple[str, ...] | None, str | None, SearchKey]:
     """(RETURN options or None, charset, key) of the arguments of SEARCH."""
-    i = 0
-    returns = None
-    if i < len(tokens) and isinstance(tokens[i], Atom) and tokens[i].upper() == "RETURN":
-        if i + 1 >= len(tokens) or not isinstance(tokens[i + 1], tuple):
-            raise ParseError("RETURN needs a list")
-        returns = parse_return_options(tokens[i + 1])
-        i += 2
+    returns, i = leading_returns(tokens)
     charset = None
     if i < len(tokens) and isinstance(tokens[i], Atom) and tokens[i].upper() == "CHARSET":
         if i + 1 >= len(tokens):

@@ -19,7 +19,7 @@ from typing import Any
 from postbus.imap.proto import commands as c
 from postbus.imap.proto.errors import ImapNo, ParseError
 from postbus.imap.proto.grammar import Args, Parser
-from postbus.imap.proto.search_grammar import CHARSETS, parse_return_options, parse_search
+from postbus.imap.proto.search_grammar import CHARSETS, leading_returns, parse_search
 from postbus.imap.proto.tokens import Atom, String
 
 SORT_KEYS = frozenset(
@@ -44,13 +44,7 @@ def parse_sort(
     tokens: list[Any] | tuple[Any, ...],
 ) -> tuple[tuple[str, ...] | None, tuple[tuple[str, bool], ...], str, c.SearchKey]:
     """(RETURN options, criteria, charset, key) of the arguments of SORT."""
-    i = 0
-    returns = None
-    if i < len(tokens) and isinstance(tokens[i], Atom) and tokens[i].upper() == "RETURN":
-        if i + 1 >= len(tokens) or not isinstance(tokens[i + 1], tuple):
-            raise ParseError("RETURN needs a list")
-        returns = parse_return_options(tokens[i + 1])
-        i += 2
+    returns, i = leading_returns(tokens)
     if i >= len(tokens) or not isinstance(tokens[i], tuple) or not tokens[i]:
         raise ParseError("SORT needs a list of sort criteria")
     criteria: list[tuple[str, bool]] = []
