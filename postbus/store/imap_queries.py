@@ -153,6 +153,14 @@ class _Sql:
         self.args.append(value)
         return f"${self.first + len(self.args) - 1}"
 
+    def day(self, column: str, kind: str, day: int) -> str:
+        """BEFORE, ON or SINCE a day (RFC 9051 §6.4.4: dates without time, ``day`` its start)."""
+        if kind == "BEFORE":
+            return f"{column} < {self.arg(day)}"
+        if kind == "SINCE":
+            return f"{column} >= {self.arg(day)}"
+        return f"({column} >= {self.arg(day)} AND {column} < {self.arg(day + DAY)})"
+
     def like(self, columns: tuple[str, ...], text: str) -> str:
         escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         n = self.arg(f"%{escaped}%")
@@ -193,20 +201,9 @@ class _Sql:
             return "0 = 1"
         if name in ("BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE"):
             column = "COALESCE(m.sent, m.received)" if name.startswith("SENT") else "m.received"
-            kind = name.removeprefix("SENT")
-            day = args[0]
-            if kind == "BEFORE":
-                return f"{column} < {self.arg(day)}"
-            if kind == "SINCE":
-                return f"{column} >= {self.arg(day)}"
-            return f"({column} >= {self.arg(day)} AND {column} < {self.arg(day + DAY)})"
+            return self.day(column, name.removeprefix("SENT"), args[0])
         if name in ("SAVEDBEFORE", "SAVEDON", "SAVEDSINCE"):  # RFC 8514 §4: the save date
-            day = args[0]
-            if name == "SAVEDBEFORE":
-                return f"b.saved < {self.arg(day)}"
-            if name == "SAVEDSINCE":
-                return f"b.saved >= {self.arg(day)}"
-            return f"(b.saved >= {self.arg(day)} AND b.saved < {self.arg(day + DAY)})"
+            return self.day("b.saved", name.removeprefix("SAVED"), args[0])
         if name == "SAVEDATESUPPORTED":  # RFC 8514 §4: every mailbox keeps save dates
             return "1 = 1"
         if name in ("EMAILID", "THREADID"):  # RFC 8474 §6: args[0] is the row id or None
