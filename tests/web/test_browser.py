@@ -21,6 +21,9 @@ def test_sign_in_wrong_password_then_right(live: LiveServer, page: Any) -> None:
     page.fill("#password", "not-the-password")
     page.click("form.signin-form button[type=submit]")
     assert page.locator("#signin-error").inner_text() == "Wrong e-mail address or password."
+    # The boosted form's swap must be over, or the next fill can land in the outgoing DOM
+    # (seen once in a full run: the second submit never left /signin).
+    page.wait_for_load_state("networkidle")
     page.fill("#password", "demo-password")
     page.click("form.signin-form button[type=submit]")
     page.wait_for_url(INBOX)
