@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from postbus.accounts.forwarding import Forwarding, get_forwarding
-from postbus.store import OverQuota, Store, StoreError
+from postbus.accounts.forwarding import Forwarding, get_forwarding, read_forwarding
+from postbus.store import OverQuota, Store, StoreError, directory, mailboxes
+from postbus.store.db import Tx
 from postbus.store.directory import normalise_address
 from postbus.store.errors import InvalidName, NotFound
 from postbus.store.models import Account, Appended
@@ -50,6 +51,7 @@ class Recipient:
     address: str  # as the sender wrote it, normalised
     account_id: int
     folder: str  # INBOX, or a folder named by a +tag, or Junk
+    forwarding: Forwarding | None = None  # as read with the address; None: read at delivery
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,34 +64,52 @@ class Delivered:
 
 async def resolve(store: Store, address: str, *, plus_addressing: bool = True) -> Recipient | None:
     """The local recipient for an envelope address, or None (RCPT is then refused, 550 5.1.1)."""
+    found = await resolve_account(store, address, plus_addressing=plus_addressing)
+    return None if found is None else found[0]
+
+
+async def resolve_account(
+    store: Store, address: str, *, plus_addressing: bool = True
+) -> tuple[Recipient, Account] | None:
+    """``resolve``, with the account as it was read (quota and usage, for a check at RCPT)."""
     try:
         normalised, _ = normalise_address(address)
     except InvalidName:
         return None
-    account = await _account_for(store, normalised)
+    return await store.read(lambda tx: _resolve(tx, normalised, plus_addressing))
+
+
+async def _resolve(
+    tx: Tx, normalised: str, plus_addressing: bool
+) -> tuple[Recipient, Account] | None:
+    # One read transaction for everything delivery needs to know of the recipient: at RCPT,
+    # once per recipient, rather than a read for each of these at DATA for every message.
+    account = await _account_for(tx, normalised)
     tag = ""
     if account is None and plus_addressing:
         local, _, domain = normalised.partition("@")
         base, plus, tag = local.partition(PLUS)
         if plus and base:
-            account = await _account_for(store, f"{base}@{domain}")
+            account = await _account_for(tx, f"{base}@{domain}")
     if account is None or account.disabled:
         return None
-    return Recipient(normalised, account.id, await _folder_for_tag(store, account.id, tag))
+    folder = await _folder_for_tag(tx, account.id, tag)
+    forwarding = await read_forwarding(tx, account.id)
+    return Recipient(normalised, account.id, folder, forwarding), account
 
 
-async def _account_for(store: Store, address: str) -> Account | None:
+async def _account_for(tx: Tx, address: str) -> Account | None:
     try:
-        return await store.find_account(address)
+        return await directory.find_account(tx, address)
     except (NotFound, InvalidName):
         return None
 
 
-async def _folder_for_tag(store: Store, account_id: int, tag: str) -> str:
+async def _folder_for_tag(tx: Tx, account_id: int, tag: str) -> str:
     # user+Receipts@ files into an existing folder named Receipts; any other tag goes to INBOX.
     if not tag:
         return "INBOX"
-    for mailbox in await store.list_mailboxes(account_id):
+    for mailbox in await mailboxes.list_all(tx, account_id):
         if mailbox.name.lower() == tag.lower():
             return mailbox.name
     return "INBOX"
@@ -180,11 +200,7 @@ async def _store_copies(
     junk: bool,
     received: int | None,
 ) -> list[Delivered]:
-    targets = []
-    for recipient in recipients:
-        folder = "Junk" if junk else recipient.folder
-        mailbox = await _mailbox_id(store, recipient.account_id, folder)
-        targets.append((recipient.account_id, mailbox, ()))
+    targets = [(r.account_id, "Junk" if junk else r.folder, ()) for r in recipients]
     if not targets:
         return []
     outcomes = await store.append_many(targets, message, received)
@@ -198,7 +214,9 @@ async def _store_copies(
 
 
 async def _forwarding(store: Store, recipient: Recipient) -> tuple[Account, Forwarding] | None:
-    forwarding = await get_forwarding(store, recipient.account_id)
+    forwarding = recipient.forwarding
+    if forwarding is None:
+        forwarding = await get_forwarding(store, recipient.account_id)
     if not forwarding.active:
         return None
     return await store.get_account(recipient.account_id), forwarding
@@ -339,14 +357,6 @@ async def _is_local_domain(store: Store, domain: str) -> bool:
     return True
 
 
-async def _mailbox_id(store: Store, account_id: int, folder: str) -> int:
-    try:
-        return (await store.get_mailbox(account_id, folder)).id
-    except NotFound:
-        # A deleted Junk or tag folder: the message still arrives, in INBOX.
-        return (await store.get_mailbox(account_id, "INBOX")).id
-
-
 __all__ = [
     "MAX_FORWARD_HOPS",
     "Delivered",
@@ -357,4 +367,5 @@ __all__ = [
     "forward_trace",
     "forwarded_copy",
     "resolve",
+    "resolve_account",
 ]

@@ -80,6 +80,18 @@ async def test_junk_verdict_files_into_junk(store: Store, domain: None) -> None:
     assert (await store.get_mailbox(anna.id, "Junk")).message_count == 1
 
 
+async def test_a_folder_gone_since_rcpt_means_inbox(store: Store, domain: None) -> None:
+    anna = await store.add_account("anna@example.org", "hash")
+    receipts = await store.create_mailbox(anna.id, "Receipts")
+    tagged = await resolve(store, "anna+receipts@example.org")  # at RCPT: Receipts
+    junk = await store.get_mailbox(anna.id, "Junk")
+    await store.delete_mailbox(anna.id, receipts.id)  # and gone before DATA ends
+    await store.delete_mailbox(anna.id, junk.id)
+    await deliver(store, [tagged], MESSAGE)
+    await deliver(store, [tagged], MESSAGE, junk=True)
+    assert (await store.get_mailbox(anna.id, "INBOX")).message_count == 2
+
+
 # -- forwarding (postbus.accounts.forwarding; issue 3, point 4) ---------------------------------
 
 FROM_OUTSIDE = (

@@ -52,15 +52,15 @@ def _parse(to: str | None, keep_copy: str | None) -> Forwarding:
     return Forwarding(targets, keep_copy != OFF)
 
 
-async def _read(tx: Tx, account_id: int) -> Forwarding:
-    to = await store_settings.get_setting(tx, account_id, TO_SETTING)
-    keep = await store_settings.get_setting(tx, account_id, KEEP_COPY_SETTING)
-    return _parse(to, keep)
+async def read_forwarding(tx: Tx, account_id: int) -> Forwarding:
+    """The account's forwarding, inside a caller's transaction (one statement)."""
+    values = await store_settings.some_settings(tx, account_id, (TO_SETTING, KEEP_COPY_SETTING))
+    return _parse(values.get(TO_SETTING), values.get(KEEP_COPY_SETTING))
 
 
 async def get_forwarding(store: Store, account_id: int) -> Forwarding:
     """The account's forwarding (one read transaction)."""
-    return await store.read(lambda tx: _read(tx, account_id))
+    return await store.read(lambda tx: read_forwarding(tx, account_id))
 
 
 def _own(own: set[str], address: str) -> bool:

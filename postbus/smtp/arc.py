@@ -19,7 +19,7 @@ from pathlib import Path
 
 import dkim as dkimpy
 
-from postbus.smtp.dkim import ensure_domain_keys
+from postbus.smtp.dkim import ensure_domain_keys, header_mentions
 from postbus.smtp.resolver import Resolver, TempDnsError
 
 __all__ = ["ArcResult", "seal", "verify_arc"]
@@ -56,6 +56,8 @@ def _key_names(arc: dkimpy.ARC) -> tuple[int, set[str]]:
 
 async def verify_arc(message: bytes, resolver: Resolver) -> ArcResult:
     """The RFC 8617 §5.2 validation of the message's ARC chain."""
+    if not header_mentions(message, b"arc-"):
+        return ArcResult("none", 0)  # RFC 8617 §5.2: no ARC Sets, cv=none
     try:
         arc = dkimpy.ARC(message)
         highest, names = _key_names(arc)

@@ -71,13 +71,12 @@ def owns(addresses: Iterable[str], address: str) -> bool:
 
 # -- message data --------------------------------------------------------------------------
 
-# RFC 5321 §2.3.8: in SMTP, CR and LF appear only together as CRLF.
-_BARE = re.compile(rb"\r(?!\n)|(?<!\r)\n")
-
-
 def bare_newline(data: bytes) -> Reply | None:
     """SMTP smuggling (CVE-2023-51764 class): a bare CR or LF anywhere in DATA is refused."""
-    return codes.BARE_NEWLINE if _BARE.search(data) else None
+    # RFC 5321 §2.3.8: in SMTP, CR and LF appear only together as CRLF. Three counts (each a
+    # memchr-speed pass) tell it, several times faster than a regular expression's scan.
+    pairs = data.count(b"\r\n")
+    return codes.BARE_NEWLINE if data.count(b"\r") != pairs or data.count(b"\n") != pairs else None
 
 
 def command_line_ending(line: bytes) -> Reply | None:

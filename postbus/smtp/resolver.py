@@ -11,15 +11,17 @@ Invariants:
   answer differently (timeout, SERVFAIL, REFUSED, no nameserver) raises ``TempDnsError``.
 - A name that cannot exist in DNS (an empty or over-long label) is answered with an empty
   list: no server could hold a record for it.
-- Answers are kept for their TTL (dnspython's LRUCache): a sender's SPF and DMARC records are
-  looked up once per TTL, not once per message, which costs more CPU than the rest of the
-  MX path (bench/RESULTS.md). "No such name" and "no record" are kept only as long as the
+- Answers are kept for their TTL (dnspython's LRUCache, with a plain dict in front that
+  answers without building a query): a sender's SPF and DMARC records are looked up once per
+  TTL, not once per message, which costs more CPU than the rest of the MX path
+  (bench/RESULTS.md). "No such name" and "no record" are kept only as long as the
   zone's SOA allows (RFC 2308 §5), never without one; failures are never kept.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
@@ -27,6 +29,7 @@ import dns.asyncresolver
 import dns.exception
 import dns.name
 import dns.nameserver
+import dns.rdataclass
 import dns.rdatatype
 import dns.resolver
 import dns.reversename
@@ -120,8 +123,35 @@ class DnsResolver:
         self._resolver.lifetime = timeout
         self._resolver.timeout = min(timeout, 2.0)  # per try; lifetime bounds the retries
         self._resolver.cache = _AnswerCache(CACHE_SIZE)
+        # In front of dnspython's cache, which still builds a query, a name object and a
+        # resolution per lookup: (name, type) -> (expiry, records), for what it holds.
+        self._kept: dict[tuple[str, str], tuple[float, list[object]]] = {}
 
     async def _query(self, name: str | dns.name.Name, rdtype: str) -> list[object]:
+        key = (name.lower() if isinstance(name, str) else name.to_text().lower(), rdtype)
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] > time.time():
+            return kept[1]
+        records = await self._lookup(name, rdtype)
+        expires = self._expiry(name, rdtype)
+        if expires is not None:
+            if len(self._kept) >= CACHE_SIZE:
+                del self._kept[next(iter(self._kept))]  # the oldest entry
+            self._kept[key] = (expires, records)
+        return records
+
+    def _expiry(self, name: str | dns.name.Name, rdtype: str) -> float | None:
+        """Until when dnspython's cache keeps the answer just looked up (None: not kept)."""
+        try:
+            qname = name if isinstance(name, dns.name.Name) else dns.name.from_text(name)
+        except (dns.exception.SyntaxError, UnicodeError, ValueError):
+            return None
+        answer = self._resolver.cache.get(
+            (qname, dns.rdatatype.from_text(rdtype), dns.rdataclass.IN)
+        )
+        return None if answer is None else answer.expiration
+
+    async def _lookup(self, name: str | dns.name.Name, rdtype: str) -> list[object]:
         try:
             qname = name if isinstance(name, dns.name.Name) else dns.name.from_text(name)
         except (dns.exception.SyntaxError, UnicodeError, ValueError):

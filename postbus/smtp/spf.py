@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import ipaddress
 import re
 import urllib.parse
@@ -226,8 +227,12 @@ def _parse_mechanism(term: str) -> _Term:
     return _Term(qualifier or SpfStatus.PASS, name, arg, network, cidr4, cidr6, term)
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_record(record: str) -> _Record:
-    """Parse one "v=spf1 ..." record; raises _PermError (RFC 7208 §4.6, §12)."""
+    """Parse one "v=spf1 ..." record; raises _PermError (RFC 7208 §4.6, §12).
+
+    Kept per record text: a busy sender's record is checked for every message it sends, and
+    the parsed form is immutable."""
     terms: list[_Term] = []
     redirect: str | None = None
     exp_seen = False

@@ -127,6 +127,16 @@ async def get(tx: Tx, account_id: int, name: str) -> Mailbox:
     return _mailbox(row)
 
 
+async def get_or_inbox(tx: Tx, account_id: int, name: str) -> Mailbox:
+    """The folder ``name``, or INBOX when there is none by that name (any more)."""
+    row = await _find(tx, account_id, normalise_name(name))
+    if row is None:
+        row = await _find(tx, account_id, "INBOX")
+    if row is None:
+        raise NotFound(f"no folder {name}")
+    return _mailbox(row)
+
+
 async def get_by_id(tx: Tx, account_id: int, mailbox_id: int) -> Mailbox:
     # The account is part of every lookup: one account never reaches another's folders.
     row = await tx.fetchrow(

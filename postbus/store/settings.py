@@ -17,6 +17,16 @@ async def get_setting(tx: Tx, account_id: int, name: str) -> str | None:
     )
 
 
+async def some_settings(tx: Tx, account_id: int, names: tuple[str, ...]) -> dict[str, str]:
+    """The account's values of ``names`` that are set, in one statement."""
+    placeholders = ", ".join(f"${n}" for n in range(2, len(names) + 2))
+    rows = await tx.fetch(
+        f"SELECT name, value FROM settings WHERE account_id = $1 AND name IN ({placeholders})",
+        account_id, *names,
+    )  # fmt: skip
+    return {row[0]: row[1] for row in rows}
+
+
 async def all_settings(tx: Tx, account_id: int) -> dict[str, str]:
     rows = await tx.fetch("SELECT name, value FROM settings WHERE account_id = $1", account_id)
     return {row[0]: row[1] for row in rows}

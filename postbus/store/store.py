@@ -201,28 +201,32 @@ class Store:
 
     async def append_many(
         self,
-        targets: Iterable[tuple[int, int, Iterable[str]]],
+        targets: Iterable[tuple[int, str, Iterable[str]]],
         source: bytes | Path,
         received: int | None = None,
     ) -> list[Appended | StoreError]:
-        """One body to several (account, mailbox, flags) targets: one blob, one parse.
+        """One body to several (account, folder name, flags) targets: one blob, one parse.
 
         Each target is its own operation, so one full mailbox refuses only its own copy; the
-        refusal comes back in its place in the list.
+        refusal comes back in its place in the list. The folder is found in that operation's
+        transaction (no read beforehand); one that is gone by now (a deleted Junk or +tag
+        folder) means INBOX, so the message still arrives.
         """
         blob = await self.store_body(source)
         new = new_message(blob, await self._parse(source))
         now = _now()
 
-        async def one(account_id: int, mailbox_id: int, flags: tuple[str, ...]) -> Appended:
-            return await self.write(
-                lambda tx: appending.append(
-                    tx, account_id, mailbox_id, new, flags, received or now, now
+        async def one(account_id: int, folder: str, flags: tuple[str, ...]) -> Appended:
+            async def op(tx: Any) -> Appended:
+                mailbox = await mailboxes.get_or_inbox(tx, account_id, folder)
+                return await appending.append(
+                    tx, account_id, mailbox.id, new, flags, received or now, now
                 )
-            )
+
+            return await self.write(op)
 
         outcomes = await asyncio.gather(
-            *(one(account, mailbox, tuple(flags)) for account, mailbox, flags in targets),
+            *(one(account, folder, tuple(flags)) for account, folder, flags in targets),
             return_exceptions=True,
         )
         for outcome in outcomes:

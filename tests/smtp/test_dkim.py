@@ -9,7 +9,14 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
-from postbus.smtp.dkim import DkimKeys, ensure_domain_keys, sign, txt_strings, verify
+from postbus.smtp.dkim import (
+    DkimKeys,
+    ensure_domain_keys,
+    header_mentions,
+    sign,
+    txt_strings,
+    verify,
+)
 from postbus.smtp.resolver import DnsResolver
 from tests.smtp.dnsmasq import DnsServer, start_dnsmasq
 
@@ -275,3 +282,14 @@ async def test_dkimpy_verifies_our_signatures(signing_dir: Path, dns_server: Dns
     for index in (0, 1):  # Ed25519, then RSA
         assert dkimpy_verifies(signed, index)
         assert not dkimpy_verifies(signed.replace(b"Noon", b"Soon"), index)
+
+
+def test_header_mentions_looks_only_at_the_header() -> None:
+    signed = b"From: a@example.org\r\nDKIM-Signature: v=1; d=example.org\r\n\r\nbody\r\n"
+    folded = b"Subject: x\r\n dkim-signature in a folded line\r\n\r\nbody\r\n"
+    in_body = b"From: a@example.org\r\n\r\nDKIM-Signature: v=1\r\n"
+    assert header_mentions(signed, b"dkim-signature")
+    assert header_mentions(folded, b"dkim-signature")  # only a hint: the parse decides
+    assert not header_mentions(in_body, b"dkim-signature")
+    assert header_mentions(b"DKIM-Signature: v=1", b"dkim-signature")  # no body at all
+    assert not header_mentions(b"\r\n\r\nDKIM-Signature: v=1\r\n", b"dkim-signature")

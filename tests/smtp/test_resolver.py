@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -35,4 +36,17 @@ async def test_a_zero_ttl_is_never_kept(tmp_path: Path) -> None:
     finally:
         server.stop()
     with pytest.raises(TempDnsError):
+        await resolver.txt("sender.test")
+
+
+async def test_an_answer_is_dropped_when_its_ttl_runs_out(tmp_path: Path) -> None:
+    server = start_dnsmasq(tmp_path, txt=[("sender.test", SPF)], ttl=1)
+    resolver = server.resolver(timeout=0.5)
+    try:
+        assert await resolver.txt("sender.test") == [SPF]
+    finally:
+        server.stop()
+    assert await resolver.txt("sender.test") == [SPF]  # within the second: kept
+    await asyncio.sleep(1.2)
+    with pytest.raises(TempDnsError):  # asked again, and nobody answers
         await resolver.txt("sender.test")
