@@ -43,6 +43,13 @@ class Database(Protocol):
     dialect: str
     events: EventBus
 
-    async def write(self, op: Operation[T]) -> T: ...
+    async def write(self, op: Operation[T], *, quick: bool = False) -> T:
+        """Run ``op`` in a write transaction, committed (durably) before this returns.
+
+        ``quick``: the caller knows the operation is a handful of statements on a few rows
+        (one message's append); a backend may then run it where handing it to another thread
+        would cost more than the work (``sqlite.py``)."""
+        ...
+
     async def read(self, op: Operation[T]) -> T: ...
     async def close(self) -> None: ...

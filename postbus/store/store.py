@@ -88,8 +88,8 @@ class Store:
         if self._workers is not None:
             self._workers.shutdown(wait=True)
 
-    async def write(self, op: Operation[T]) -> T:
-        return await self.db.write(op)
+    async def write(self, op: Operation[T], *, quick: bool = False) -> T:
+        return await self.db.write(op, quick=quick)
 
     async def read(self, op: Operation[T]) -> T:
         return await self.db.read(op)
@@ -196,7 +196,8 @@ class Store:
         return await self.write(
             lambda tx: appending.append(
                 tx, account_id, mailbox_id, new, flag_list, received or now, now
-            )
+            ),
+            quick=True,
         )
 
     async def append_many(
@@ -223,7 +224,7 @@ class Store:
                     tx, account_id, mailbox.id, new, flags, received or now, now
                 )
 
-            return await self.write(op)
+            return await self.write(op, quick=True)
 
         outcomes = await asyncio.gather(
             *(one(account, folder, tuple(flags)) for account, folder, flags in targets),

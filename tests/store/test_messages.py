@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -237,5 +238,33 @@ async def test_a_failed_batch_does_not_stop_later_writes(tmp_path: Path) -> None
         blocker.execute("ROLLBACK")
         blocker.close()
         assert (await store.add_domain("example.org")).name == "example.org"
+    finally:
+        await store.close()
+
+
+async def test_a_quick_append_waits_for_the_lock_off_the_event_loop(tmp_path: Path) -> None:
+    """Single appends run their statements on the event loop (sqlite.py), but the BEGIN that
+    may wait for another process's lock does not: the loop goes on meanwhile."""
+    import sqlite3
+
+    from postbus.store import open_sqlite
+
+    store = await open_sqlite(tmp_path / "db.sqlite3", tmp_path / "blobs")
+    try:
+        await store.add_domain("example.org")
+        account = await store.add_account("anna@example.org", "hash")
+        inbox = await folder(store, account)
+        blocker = sqlite3.connect(tmp_path / "db.sqlite3", isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        waiting = asyncio.ensure_future(store.append(account.id, inbox, message("waits")))
+        started = time.monotonic()
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+        assert time.monotonic() - started < 2  # the loop was not held for the busy timeout
+        assert not waiting.done()
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        assert (await waiting).uid == 1
+        assert (await store.get_mailbox(account.id, "INBOX")).message_count == 1
     finally:
         await store.close()
