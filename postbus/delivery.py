@@ -2,8 +2,9 @@
 
 SMTP (MX and submission), the mail collector and import all call ``resolve`` for each envelope
 recipient (at RCPT time, so unknown users are refused before DATA and we never bounce later) and
-then ``deliver`` once with the message. It lives beside the protocol packages, not in one of
-them, because several of them use it.
+then ``deliver`` once with the message. ``resolve`` reads what delivery needs of the recipient
+(account, +tag folder, forwarding) in one transaction; ``deliver`` uses it as read then. It
+lives beside the protocol packages, not in one of them, because several of them use it.
 
 Steps, in order: address and alias resolution, plus-addressing, the disabled check,
 forwarding (below), (the user's Sieve script plugs in here in later work), folder choice, quota
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from postbus.accounts.forwarding import Forwarding, get_forwarding, read_forwarding
+from postbus.accounts.forwarding import Forwarding, read_forwarding
 from postbus.store import OverQuota, Store, StoreError, directory, mailboxes
 from postbus.store.db import Tx
 from postbus.store.directory import normalise_address
@@ -51,7 +52,7 @@ class Recipient:
     address: str  # as the sender wrote it, normalised
     account_id: int
     folder: str  # INBOX, or a folder named by a +tag, or Junk
-    forwarding: Forwarding | None = None  # as read with the address; None: read at delivery
+    forwarding: Forwarding  # as read with the address, at RCPT
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,12 +215,9 @@ async def _store_copies(
 
 
 async def _forwarding(store: Store, recipient: Recipient) -> tuple[Account, Forwarding] | None:
-    forwarding = recipient.forwarding
-    if forwarding is None:
-        forwarding = await get_forwarding(store, recipient.account_id)
-    if not forwarding.active:
+    if not recipient.forwarding.active:
         return None
-    return await store.get_account(recipient.account_id), forwarding
+    return await store.get_account(recipient.account_id), recipient.forwarding
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,10 @@
 
 The settings live with the account's other settings in the store: ``forward.to`` (the
 addresses, comma-separated) and ``forward.keep_copy`` ("on"/"off"; no value means on).
-``get_forwarding`` is what the delivery pipeline reads; ``set_forwarding`` is the one way the
-CLI and the web change it: it checks the input, writes both values and an audit entry in one
-transaction. ``register_cli`` adds ``postbus user forward`` to the CLI.
+``read_forwarding`` is what the delivery pipeline reads (with the recipient, at RCPT);
+``set_forwarding`` is the one way the CLI and the web change it: it checks the input, writes
+both values and an audit entry in one transaction. ``register_cli`` adds
+``postbus user forward`` to the CLI.
 """
 
 from __future__ import annotations
