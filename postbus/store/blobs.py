@@ -19,9 +19,10 @@ live in the database (``blobs`` table), not here.
 from __future__ import annotations
 
 import ctypes
+import errno
 import hashlib
+import itertools
 import os
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -34,6 +35,19 @@ ZSTD_LEVEL = 3  # fast, and still about 3x on mail text
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _SYNCFS = getattr(_libc, "syncfs", None)
+_RENAMEAT2 = getattr(_libc, "renameat2", None)  # glibc 2.28+
+if _RENAMEAT2 is not None:
+    _RENAMEAT2.argtypes = [ctypes.c_int, ctypes.c_char_p] * 2 + [ctypes.c_uint]
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+
+
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+_temp_counter = itertools.count()  # next() is atomic under the GIL: threads share it
+
+
+def _temp_prefix(directory: Path) -> str:
+    return f"{directory}/{os.getpid()}-{os.urandom(4).hex()}-"
 
 
 class BlobRef(NamedTuple):
@@ -59,12 +73,36 @@ def _fsync_path(path: str | Path, directory: bool = False) -> None:
         os.close(fd)
 
 
+def _rename_unless_exists(source: str, target: str) -> bool:
+    """Rename ``source`` to ``target`` unless that name exists; False when it does.
+
+    One ``renameat2(RENAME_NOREPLACE)`` where the system has it: the test and the rename in
+    one step, instead of a stat and then a rename. Elsewhere (or on a file system without
+    it), the stat and ``os.replace``: an existing name is a complete copy either way.
+    """
+    if _RENAMEAT2 is not None:
+        paths = os.fsencode(source), os.fsencode(target)
+        if _RENAMEAT2(_AT_FDCWD, paths[0], _AT_FDCWD, paths[1], _RENAME_NOREPLACE) == 0:
+            return True
+        error = ctypes.get_errno()
+        if error == errno.EEXIST:
+            return False
+        if error not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise OSError(error, os.strerror(error), source, None, target)
+    if os.path.exists(target):
+        return False
+    os.replace(source, target)
+    return True
+
+
 class BlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._tmp = root / "tmp"
         self._tmp.mkdir(parents=True, exist_ok=True)
-        self._known_dirs: set[Path] = set()
+        self._tmp_prefix = _temp_prefix(self._tmp)
+        self._root = str(root)  # publish builds names as strings: no Path per body
+        self._known_dirs: set[str] = set()
 
     def path_of(self, blob_hash: str) -> Path:
         return self.root / blob_hash[:2] / f"{blob_hash}.zst"
@@ -73,7 +111,7 @@ class BlobStore:
         """Hash and compress a body into a temporary file (blocking; no flush yet)."""
         digest = hashlib.sha256()
         size = 0
-        fd, temp_name = tempfile.mkstemp(dir=self._tmp, suffix=".part")
+        fd, temp_name = self._create_temp()
         try:
             with os.fdopen(fd, "wb") as raw_file:
                 compressor = _compressor().stream_writer(raw_file, closefd=False)
@@ -93,15 +131,32 @@ class BlobStore:
         Most mail is a few kilobytes, and setting up a compression context and a stream per
         message would cost more than compressing it (the context is reused per thread).
         """
-        compressed = _compressor().compress(raw)
-        fd, temp_name = tempfile.mkstemp(dir=self._tmp, suffix=".part")
+        compressed = memoryview(_compressor().compress(raw))
+        fd, temp_name = self._create_temp()
         try:
-            with os.fdopen(fd, "wb") as raw_file:
-                raw_file.write(compressed)
+            while compressed:  # plain os.write: no buffered file object for one write
+                compressed = compressed[os.write(fd, compressed) :]
         except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
+            os.unlink(temp_name)
             raise
+        finally:
+            os.close(fd)
         return PendingBlob(temp_name, BlobRef(hashlib.sha256(raw).hexdigest(), len(raw)))
+
+    def _create_temp(self) -> tuple[int, str]:
+        """A new, empty temporary file: (descriptor, path).
+
+        Named by this process and a counter, not by ``tempfile``'s random names (a name from
+        the system's random source per body). O_EXCL keeps names unique among processes and
+        machines sharing the directory, and a crashed process's leftovers: a name taken
+        draws a new random prefix.
+        """
+        while True:
+            name = f"{self._tmp_prefix}{next(_temp_counter)}.part"
+            try:
+                return os.open(name, _TEMP_FLAGS, 0o600), name
+            except FileExistsError:
+                self._tmp_prefix = _temp_prefix(self._tmp)
 
     def publish(self, pending: list[PendingBlob]) -> None:
         """Make written bodies durable under their names: flush, rename, flush (blocking)."""
@@ -110,21 +165,21 @@ class BlobStore:
         self._flush([p.temp for p in pending], [])
         directories = set()
         for blob in pending:
-            final = self.path_of(blob.ref.hash)
-            if final.parent not in self._known_dirs:
-                final.parent.mkdir(exist_ok=True)
-                self._known_dirs.add(final.parent)
-                directories.add(self.root)
-            if final.exists():  # the same body is stored already: deduplicated
+            directory = f"{self._root}/{blob.ref.hash[:2]}"
+            if directory not in self._known_dirs:
+                os.makedirs(directory, exist_ok=True)
+                self._known_dirs.add(directory)
+                directories.add(self._root)
+            final = f"{directory}/{blob.ref.hash}.zst"
+            if not _rename_unless_exists(blob.temp, final):
+                # The same body is stored already (deduplicated): a fresh mtime tells the
+                # garbage collector it is about to be referenced again.
                 Path(blob.temp).unlink(missing_ok=True)
-                # A fresh mtime tells the garbage collector this blob is about to be referenced.
                 os.utime(final)
-            else:
-                os.replace(blob.temp, final)
-            directories.add(final.parent)
+            directories.add(directory)
         self._flush([], sorted(directories))
 
-    def _flush(self, files: list[str], directories: list[Path]) -> None:
+    def _flush(self, files: list[str], directories: list[str]) -> None:
         # One syncfs flushes every file and directory entry of the file system at once: the
         # cost of one fsync for a whole group. Elsewhere, fsync each file and directory.
         if _SYNCFS is not None:
@@ -207,4 +262,3 @@ def _compressor() -> zstandard.ZstdCompressor:
         compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True)
         _per_thread.compressor = compressor
     return compressor
-

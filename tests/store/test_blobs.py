@@ -9,6 +9,9 @@ import time
 import tracemalloc
 from pathlib import Path
 
+import pytest
+
+from postbus.store import blobs as blobs_module
 from postbus.store.blobs import BlobStore
 
 
@@ -55,3 +58,39 @@ def test_delete_if_older_spares_fresh_and_reused_blobs(tmp_path: Path) -> None:
     assert not blobs.delete_if_older(ref.hash, time.time() - 60)
     assert blobs.delete_if_older(ref.hash, time.time() + 1)
     assert not blobs.exists(ref.hash)
+
+
+def test_a_taken_temporary_name_is_not_overwritten(tmp_path: Path) -> None:
+    blobs = BlobStore(tmp_path)
+    # The next few names this process would pick, taken (a crashed run, another machine).
+    upcoming = next(blobs_module._temp_counter) + 1
+    taken = [Path(f"{blobs._tmp_prefix}{n}.part") for n in range(upcoming, upcoming + 5)]
+    for path in taken:
+        path.write_bytes(b"someone else's half message")
+    ref = blobs.put_bytes(b"Subject: mine\r\n\r\nbody\r\n")
+    assert blobs.read(ref.hash) == b"Subject: mine\r\n\r\nbody\r\n"
+    assert all(path.read_bytes() == b"someone else's half message" for path in taken)
+
+
+def test_publish_deduplicates_without_renameat2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Systems without renameat2 (or file systems refusing RENAME_NOREPLACE) stat, then rename.
+    monkeypatch.setattr(blobs_module, "_RENAMEAT2", None)
+    blobs = BlobStore(tmp_path)
+    first = blobs.put_bytes(b"same body")
+    old = time.time() - 7200
+    os.utime(blobs.path_of(first.hash), (old, old))
+    assert blobs.put_bytes(b"same body") == first
+    assert blobs.path_of(first.hash).stat().st_mtime > old  # refreshed for the collector
+    assert list(blobs.stored_hashes()) == [first.hash]
+    assert not list((tmp_path / "tmp").iterdir())
+
+
+def test_publish_deduplicates_a_group_holding_one_body_twice(tmp_path: Path) -> None:
+    blobs = BlobStore(tmp_path)
+    pending = [blobs.write_bytes(b"twice"), blobs.write_bytes(b"twice")]
+    blobs.publish(pending)
+    assert list(blobs.stored_hashes()) == [pending[0].ref.hash]
+    assert blobs.read(pending[0].ref.hash) == b"twice"
+    assert not list((tmp_path / "tmp").iterdir())
