@@ -26,6 +26,8 @@ _MONTHS = {name: number for number, name in enumerate(
 # mboxrd: a body line ">From " (any number of ">") had one ">" added on writing.
 _QUOTED_FROM = re.compile(rb"^>(>*From )", re.M)
 _LINE_END = re.compile(rb"\r?\n")
+_STATUS = re.compile(rb"^(?:X-)?Status:[ \t]*([A-Za-z]*)", re.M | re.I)
+_DATE = re.compile(rb"^Date:[ \t]*(.+)$", re.M | re.I)
 
 # Status / X-Status letters of mbox writers (mutt, Thunderbird, GMX) -> IMAP flags.
 _MBOX_FLAGS = {ord("R"): "\\Seen", ord("A"): "\\Answered", ord("F"): "\\Flagged",
@@ -138,9 +140,8 @@ def _separator_date(separator: bytes) -> int | None:
 
 
 def _mbox_flags(raw: bytes) -> tuple[str, ...]:
-    head = raw.split(b"\r\n\r\n", 1)[0]
     letters = b""
-    for found in re.finditer(rb"^(?:X-)?Status:[ \t]*([A-Za-z]*)", head, re.M | re.I):
+    for found in _STATUS.finditer(raw, 0, _header_end(raw)):
         letters += found.group(1).upper()
     return tuple(dict.fromkeys(_MBOX_FLAGS[letter] for letter in letters if letter in _MBOX_FLAGS))
 
@@ -169,9 +170,16 @@ def _crlf(raw: bytes) -> bytes:
     return _LINE_END.sub(b"\r\n", raw)
 
 
+def _header_end(raw: bytes) -> int:
+    """Where the header block ends: searching up to it copies nothing (``split`` would copy
+    the whole body)."""
+    end = raw.find(b"\r\n\r\n")
+    return len(raw) if end < 0 else end
+
+
 def _header_date(raw: bytes) -> int | None:
     """The Date: header as epoch seconds, for messages the file gives no arrival time."""
-    found = re.search(rb"^Date:[ \t]*(.+)$", raw.split(b"\r\n\r\n", 1)[0], re.M | re.I)
+    found = _DATE.search(raw, 0, _header_end(raw))
     if not found:
         return None
     try:

@@ -10,6 +10,8 @@ from postbus.store.appending import NewMessage
 from postbus.store.blobs import BlobRef
 
 COMPACT = (",", ":")
+# One encoder for every message: ``json.dumps`` with options builds a new one per call.
+_to_json = json.JSONEncoder(separators=COMPACT).encode
 
 
 def _address_text(addresses: Any) -> str:
@@ -47,8 +49,8 @@ def new_message(blob: BlobRef, parsed: Any) -> NewMessage:
         thread_refs=refs,
         preview=parsed.preview,
         has_attachment=parsed.has_attachment,
-        envelope=json.dumps(parsed.envelope, separators=COMPACT),
-        body_structure=json.dumps(parsed.body.to_json(), separators=COMPACT),
-        attachments=json.dumps(attachments, separators=COMPACT),
+        envelope=_to_json(parsed.envelope),
+        body_structure=_to_json(parsed.body.to_json()),
+        attachments=_to_json(attachments),
         search_words=search.index_words(parsed.search_text),
     )
