@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -216,9 +217,24 @@ def emit(count: int) -> None:
     out.flush()
 
 
+def write_mbox(count: int, path: Path, to: str) -> None:
+    """Write ``count`` synthetic messages as an mboxrd file (LF line ends), the input of
+    ``postbus import`` runs: ``python -m bench.store_bench --mbox 100000 m.mbox anna@x.test``."""
+    quoted = re.compile(rb"^(>*From )", re.M)  # RFC 4155 mboxrd: one more ">" on writing
+    with path.open("wb", buffering=1 << 22) as out:
+        for raw in synthetic_messages(count, to=to):
+            text = quoted.sub(rb">\1", raw.replace(b"\r\n", b"\n"))
+            out.write(b"From bench@example.net Thu Nov 26 07:00:00 2026\n")
+            out.write(text if text.endswith(b"\n") else text + b"\n")
+            out.write(b"\n")
+
+
 def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--emit":
         emit(int(sys.argv[2]))
+        return
+    if len(sys.argv) == 5 and sys.argv[1] == "--mbox":
+        write_mbox(int(sys.argv[2]), Path(sys.argv[3]), sys.argv[4])
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
