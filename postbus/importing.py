@@ -58,7 +58,8 @@ async def import_messages(
             yield [(message.raw, message.flags, message.received) for message in batch]
 
     try:
-        async for placed in store.append_batches(account_id, mailbox_id, batches()):
+        # This command's event loop serves no one else: the rows go in on it (store/sqlite.py).
+        async for placed in store.append_batches(account_id, mailbox_id, batches(), on_loop=True):
             count += len(placed)
             progress(count)
     except StoreError as exc:

@@ -43,12 +43,13 @@ class Database(Protocol):
     dialect: str
     events: EventBus
 
-    async def write(self, op: Operation[T], *, quick: bool = False) -> T:
+    async def write(self, op: Operation[T], *, on_loop: bool = False) -> T:
         """Run ``op`` in a write transaction, committed (durably) before this returns.
 
-        ``quick``: the caller knows the operation is a handful of statements on a few rows
-        (one message's append); a backend may then run it where handing it to another thread
-        would cost more than the work (``sqlite.py``)."""
+        ``on_loop``: the statements may run on the event loop, because the operation is a
+        handful of statements on a few rows (one message's append) or because the loop serves
+        nobody else (``postbus import``); a backend may then skip handing them to another
+        thread, which can cost more than the work (``sqlite.py``)."""
         ...
 
     async def read(self, op: Operation[T]) -> T: ...

@@ -187,7 +187,7 @@ class PostgresDatabase:
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         self.events.publish(MailboxEvent.from_json(payload))
 
-    async def write(self, op: Operation[T], *, quick: bool = False) -> T:
+    async def write(self, op: Operation[T], *, on_loop: bool = False) -> T:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._writer.submit(op, future)
         return await future

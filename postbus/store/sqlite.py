@@ -7,13 +7,13 @@ Invariants:
   after that COMMIT returned.
 - Reads use a second connection on the event-loop thread; WAL lets them run beside the writer
   and they only ever see committed data.
-- A batch of only ``quick`` operations (single appends) runs its statements on the event-loop
-  thread, between a BEGIN and a COMMIT run in the writer thread (both may wait: for another
-  process's lock, for the disk). In the writer thread each of an append's dozen statements
-  waits for the GIL, which the busy event loop holds: a batch of three appends took 6 ms there
-  and 1 ms here (bench/RESULTS.md). Anything else, however small, stays in the writer thread,
-  so a big import batch or a STORE on every message never stalls the loop. The connection is
-  used by one thread at a time: batches run one after another.
+- A batch of only ``on_loop`` operations (single appends; the import command's batches) runs
+  its statements on the event-loop thread, between a BEGIN and a COMMIT run in the writer
+  thread (both may wait: for another process's lock, for the disk). In the writer thread each
+  of an append's dozen statements waits for the GIL, which the busy event loop holds: a batch
+  of three appends took 6 ms there and 1 ms here (bench/RESULTS.md). Anything else stays in
+  the writer thread, so a server's STORE on every message never stalls its loop. The
+  connection is used by one thread at a time: batches run one after another.
 """
 
 from __future__ import annotations
@@ -111,13 +111,13 @@ class SqliteDatabase:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="postbus-sqlite-writer")
         self._closed = False
 
-    async def write(self, op: Operation[T], *, quick: bool = False) -> T:
+    async def write(self, op: Operation[T], *, on_loop: bool = False) -> T:
         if self._closed:
             raise RuntimeError("store is closed")
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._write_loop())
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append((op, future, quick))
+        self._pending.append((op, future, on_loop))
         self._wakeup.set()
         return await future
 
@@ -145,7 +145,7 @@ class SqliteDatabase:
         loop = asyncio.get_running_loop()
         ops = [op for op, _, _ in batch]
         try:
-            if all(quick for _, _, quick in batch):
+            if all(on_loop for _, _, on_loop in batch):
                 outcomes = await self._apply_here(ops)
             else:
                 outcomes = await loop.run_in_executor(self._thread, self._apply_batch, ops)
@@ -167,7 +167,7 @@ class SqliteDatabase:
         return self._commit([self._apply_one(op) for op in ops])
 
     async def _apply_here(self, ops: list[Operation[Any]]) -> list[Outcome]:
-        """``_apply_batch`` with the statements run on the event loop (quick operations)."""
+        """``_apply_batch`` with the statements run on the event loop (``on_loop``)."""
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._thread, self._writer.execute, "BEGIN IMMEDIATE")
         outcomes = [self._apply_one(op) for op in ops]

@@ -88,8 +88,8 @@ class Store:
         if self._workers is not None:
             self._workers.shutdown(wait=True)
 
-    async def write(self, op: Operation[T], *, quick: bool = False) -> T:
-        return await self.db.write(op, quick=quick)
+    async def write(self, op: Operation[T], *, on_loop: bool = False) -> T:
+        return await self.db.write(op, on_loop=on_loop)
 
     async def read(self, op: Operation[T]) -> T:
         return await self.db.read(op)
@@ -197,7 +197,7 @@ class Store:
             lambda tx: appending.append(
                 tx, account_id, mailbox_id, new, flag_list, received or now, now
             ),
-            quick=True,
+            on_loop=True,
         )
 
     async def append_many(
@@ -224,7 +224,7 @@ class Store:
                     tx, account_id, mailbox.id, new, flags, received or now, now
                 )
 
-            return await self.write(op, quick=True)
+            return await self.write(op, on_loop=True)
 
         outcomes = await asyncio.gather(
             *(one(account, folder, tuple(flags)) for account, folder, flags in targets),
@@ -245,21 +245,30 @@ class Store:
         return await self._commit(account_id, mailbox_id, incoming)
 
     async def append_batches(
-        self, account_id: int, mailbox_id: int, batches: AsyncIterable[Batch], in_flight: int = 4
+        self,
+        account_id: int,
+        mailbox_id: int,
+        batches: AsyncIterable[Batch],
+        in_flight: int = 4,
+        *,
+        on_loop: bool = False,
     ) -> AsyncIterator[list[Appended]]:
         """``append_batch`` for a stream of batches (``postbus import``): several are prepared
-        at once, so every core has work, and committed in order, so UIDs follow the source."""
+        at once, so every core has work, and committed in order, so UIDs follow the source.
+        ``on_loop``: the caller's event loop serves nobody else (``Database.write``)."""
         preparing: deque[asyncio.Task[list[appending.Incoming]]] = deque()
         stored = 0
         try:
             async for batch in batches:
                 preparing.append(asyncio.ensure_future(self._prepare(batch)))
                 if len(preparing) >= in_flight:
-                    placed = await self._commit(account_id, mailbox_id, await preparing.popleft())
+                    incoming = await preparing.popleft()
+                    placed = await self._commit(account_id, mailbox_id, incoming, on_loop)
                     stored += len(placed)
                     yield placed
             while preparing:
-                placed = await self._commit(account_id, mailbox_id, await preparing.popleft())
+                incoming = await preparing.popleft()
+                placed = await self._commit(account_id, mailbox_id, incoming, on_loop)
                 stored += len(placed)
                 yield placed
             if stored >= appending.ANALYZE_AFTER:
@@ -280,11 +289,16 @@ class Store:
         ]
 
     async def _commit(
-        self, account_id: int, mailbox_id: int, incoming: list[appending.Incoming]
+        self,
+        account_id: int,
+        mailbox_id: int,
+        incoming: list[appending.Incoming],
+        on_loop: bool = False,
     ) -> list[Appended]:
         now = _now()
         return await self.write(
-            lambda tx: appending.append_batch(tx, account_id, mailbox_id, incoming, now)
+            lambda tx: appending.append_batch(tx, account_id, mailbox_id, incoming, now),
+            on_loop=on_loop,
         )
 
     def _worker_pool(self) -> ProcessPoolExecutor:

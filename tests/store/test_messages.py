@@ -242,7 +242,7 @@ async def test_a_failed_batch_does_not_stop_later_writes(tmp_path: Path) -> None
         await store.close()
 
 
-async def test_a_quick_append_waits_for_the_lock_off_the_event_loop(tmp_path: Path) -> None:
+async def test_an_append_waits_for_the_lock_off_the_event_loop(tmp_path: Path) -> None:
     """Single appends run their statements on the event loop (sqlite.py), but the BEGIN that
     may wait for another process's lock does not: the loop goes on meanwhile."""
     import sqlite3
