@@ -132,30 +132,22 @@ class DnsResolver:
         kept = self._kept.get(key)
         if kept is not None and kept[0] > time.time():
             return kept[1]
-        records = await self._lookup(name, rdtype)
-        expires = self._expiry(name, rdtype)
-        if expires is not None:
-            if len(self._kept) >= CACHE_SIZE:
-                del self._kept[next(iter(self._kept))]  # the oldest entry
-            self._kept[key] = (expires, records)
-        return records
-
-    def _expiry(self, name: str | dns.name.Name, rdtype: str) -> float | None:
-        """Until when dnspython's cache keeps the answer just looked up (None: not kept)."""
-        try:
-            qname = name if isinstance(name, dns.name.Name) else dns.name.from_text(name)
-        except (dns.exception.SyntaxError, UnicodeError, ValueError):
-            return None
-        answer = self._resolver.cache.get(
-            (qname, dns.rdatatype.from_text(rdtype), dns.rdataclass.IN)
-        )
-        return None if answer is None else answer.expiration
-
-    async def _lookup(self, name: str | dns.name.Name, rdtype: str) -> list[object]:
         try:
             qname = name if isinstance(name, dns.name.Name) else dns.name.from_text(name)
         except (dns.exception.SyntaxError, UnicodeError, ValueError):
             return []  # cannot exist in DNS (label too long, empty label, bad IDN)
+        records = await self._lookup(qname, rdtype)
+        # As long as dnspython's cache keeps the answer (its TTL; negative ones with an SOA).
+        answer = self._resolver.cache.get(
+            (qname, dns.rdatatype.from_text(rdtype), dns.rdataclass.IN)
+        )
+        if answer is not None:
+            if len(self._kept) >= CACHE_SIZE:
+                del self._kept[next(iter(self._kept))]  # the oldest entry
+            self._kept[key] = (answer.expiration, records)
+        return records
+
+    async def _lookup(self, qname: dns.name.Name, rdtype: str) -> list[object]:
         try:
             answer = await self._resolver.resolve(qname, rdtype, search=False)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
