@@ -193,7 +193,7 @@ class QueueWorker:
                     while pending:
                         message = pending.popleft()
                         try:
-                            body = await asyncio.to_thread(self.store.blobs.read, message.blob_hash)
+                            body = await self.store.read_blob(message.blob_hash)
                             results.update(await session.send(message, body))
                         except ConnectionLost as exc:
                             pending.appendleft(message)
@@ -263,7 +263,7 @@ class QueueWorker:
         if not item.envelope_from:
             return  # RFC 5321 §4.5.5: never a notice about a notice (and no blob read)
         try:
-            original = await asyncio.to_thread(self.store.blobs.read, item.blob_hash)
+            original = await self.store.read_blob(item.blob_hash)
         except Exception:
             log.exception("could not read message %s for a notice", item.message_id)
             return

@@ -67,11 +67,10 @@ async def enqueue(
     if envelope_from == "<>":  # as aiosmtpd spells the null reverse-path
         envelope_from = ""
     pairs = [(rcpt, recipient_domain(rcpt)) for rcpt in dict.fromkeys(recipients)]
-    blob = await store.store_body(message)  # fsync'd before the rows naming it commit
+    # durable with the rows naming it (a small body is in them, a file is fsync'd first)
+    blob = await store.store_body(message)
     when = int(time.time()) if now is None else now
-    queue_id = await store.write(
-        lambda tx: q.add(tx, envelope_from, pairs, blob.hash, blob.size, when)
-    )
+    queue_id = await store.write(lambda tx: q.add(tx, envelope_from, pairs, blob, when))
     wake()
     return queue_id
 

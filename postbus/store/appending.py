@@ -19,8 +19,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from postbus.store import correspondents, search
+from postbus.store import blob_rows, correspondents, search
 from postbus.store import flags as flagbits
+from postbus.store.blobs import BlobRef
 from postbus.store.db import Tx
 from postbus.store.events import EventKind, MailboxEvent
 from postbus.store.mailboxes import get_by_id
@@ -55,6 +56,7 @@ class NewMessage(NamedTuple):
     body_structure: str
     attachments: str
     search_words: str  # each folded word once (search.index_words)
+    inline_body: bytes | None = None  # a small body, compressed, kept with the row (blob_rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,10 +153,9 @@ async def _known_threads(tx: Tx, account_id: int, batch: Sequence[Incoming]) -> 
 async def _insert_messages(
     tx: Tx, account_id: int, batch: Sequence[Incoming], now: int
 ) -> list[int]:
-    await tx.executemany(
-        "INSERT INTO blobs (hash, size, refcount) VALUES ($1, $2, 1) ON CONFLICT (hash)"
-        " DO UPDATE SET refcount = blobs.refcount + 1, unreferenced_since = NULL",
-        [(item.message.blob_hash, item.message.size) for item in batch],
+    bodies = [item.message for item in batch]
+    await blob_rows.reference(
+        tx, [BlobRef(new.blob_hash, new.size, new.inline_body) for new in bodies]
     )
     message_ids = await _reserve_ids(tx, len(batch))
     threads = await _thread_ids(tx, account_id, batch, message_ids)

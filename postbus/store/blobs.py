@@ -1,8 +1,13 @@
-"""Content-addressed message bodies on the file system.
+"""Content-addressed message bodies on the file system, and the format of every stored body.
 
-A blob is named by the sha256 of its raw bytes and stored zstd-compressed (with a frame
-checksum) at ``root/ab/<sha256>.zst``. Writing streams: chunks are hashed and compressed as they
-come, so a 50 MB message is never held in memory, let alone twice.
+Most mail is small: a body of at most ``INLINE_MAX`` octets is not written here at all but kept
+compressed in the database, in the transaction that names it (``blob_rows.py``), so storing it
+costs no file and no flush of its own (``small_body``).
+
+Bigger bodies are files. A blob is named by the sha256 of its raw bytes and stored
+zstd-compressed (with a frame checksum) at ``root/ab/<sha256>.zst``. Writing streams: chunks
+are hashed and compressed as they come, so a 50 MB message is never held in memory, let alone
+twice.
 
 Writing is two steps so that many bodies share one flush to disk (group commit, as the database
 does): ``write`` puts the compressed bytes in a temporary file; ``publish`` makes a whole group
@@ -32,6 +37,9 @@ import zstandard
 
 CHUNK = 256 * 1024
 ZSTD_LEVEL = 3  # fast, and still about 3x on mail text
+# Bodies up to this size live in the database: nine in ten messages without big attachments.
+# SQLite's own measurements find blobs of this order faster in the database than in files.
+INLINE_MAX = 128 * 1024
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _SYNCFS = getattr(_libc, "syncfs", None)
@@ -53,6 +61,18 @@ def _temp_prefix(directory: Path) -> str:
 class BlobRef(NamedTuple):
     hash: str  # sha256 of the raw bytes, hex
     size: int  # raw size in octets
+    # A small body's compressed bytes, for the database (``small_body``); None: it is a file.
+    inline: bytes | None = None
+
+
+def small_body(raw: bytes) -> BlobRef:
+    """A body of at most ``INLINE_MAX`` octets, hashed and compressed for the database."""
+    return BlobRef(hashlib.sha256(raw).hexdigest(), len(raw), _compressor().compress(raw))
+
+
+def decompress(compressed: bytes) -> bytes:
+    """The raw bytes of a body kept in the database (a frame that names its own size)."""
+    return _decompressor().decompress(compressed)
 
 
 class PendingBlob(NamedTuple):
@@ -216,9 +236,9 @@ class BlobStore:
         compressed = self.path_of(blob_hash).open("rb")
         return zstandard.ZstdDecompressor().stream_reader(compressed, closefd=True)
 
-    def read(self, blob_hash: str) -> bytes:
+    def read(self, blob_hash: str, limit: int | None = None) -> bytes:
         with self.open(blob_hash) as stream:
-            return stream.read()
+            return stream.read(-1 if limit is None else limit)
 
     def iter_chunks(self, blob_hash: str) -> Iterator[bytes]:
         with self.open(blob_hash) as stream:
@@ -262,3 +282,11 @@ def _compressor() -> zstandard.ZstdCompressor:
         compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True)
         _per_thread.compressor = compressor
     return compressor
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    decompressor = getattr(_per_thread, "decompressor", None)
+    if decompressor is None:
+        decompressor = zstandard.ZstdDecompressor()
+        _per_thread.decompressor = decompressor
+    return decompressor

@@ -1,5 +1,8 @@
 """Group commit for message bodies: many appends in flight share one flush to disk.
 
+Only bodies too big for the database come here as files (``blobs.INLINE_MAX``); a small one
+is compressed on the spot and made durable by the transaction that names it.
+
 Each body is hashed, compressed and written to a temporary file in the I/O thread pool; a
 single publisher task then makes every body written meanwhile durable in one ``publish`` (one
 flush, renames, one flush) and wakes their callers. Under load the groups grow, and the cost of
@@ -17,7 +20,7 @@ from collections.abc import Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 
-from postbus.store.blobs import CHUNK, BlobRef, BlobStore, PendingBlob
+from postbus.store.blobs import CHUNK, INLINE_MAX, BlobRef, BlobStore, PendingBlob, small_body
 
 MAX_GROUP = 512
 
@@ -38,6 +41,10 @@ class BodyWriter:
         self._task: asyncio.Task[None] | None = None
 
     async def store(self, source: bytes | Path) -> BlobRef:
+        """A body ready to be named by a transaction: a file made durable, or a small body's
+        compressed bytes, which the transaction itself keeps (``blob_rows.py``)."""
+        if isinstance(source, bytes) and len(source) <= INLINE_MAX:
+            return small_body(source)  # a few kilobytes: quicker here than a thread hand-off
         loop = asyncio.get_running_loop()
         if isinstance(source, Path):
             write = functools.partial(self.blobs.write, _file_chunks(source))

@@ -1,15 +1,17 @@
 """Garbage collection of message bodies no message refers to any more.
 
 A blob row whose refcount fell to zero is removed once it has been unreferenced for the grace
-period; its file is removed only if it was not written or reused within that period either
-(``BlobStore.delete_if_older``), so a delivery that is about to reference the same body again
-never loses it. Files with no row at all (a crash between fsync and commit) go the same way.
+period, with the body itself when it is small (``blob_rows.py``); a file is removed only if it
+was not written or reused within that period either (``BlobStore.delete_if_older``), so a
+delivery that is about to reference the same body again never loses it. Files with no row at
+all (a crash between fsync and commit) go the same way.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from postbus.store import blob_rows
 from postbus.store.blobs import BlobStore
 from postbus.store.db import Database, Tx
 
@@ -20,17 +22,6 @@ GRACE_SECONDS = 3600
 class Collected:
     rows: int
     files: int
-
-
-async def _take_unreferenced(tx: Tx, cutoff: int) -> list[str]:
-    rows = await tx.fetch(
-        "SELECT hash FROM blobs WHERE refcount <= 0 AND unreferenced_since < $1", cutoff
-    )
-    hashes = [row[0] for row in rows]
-    await tx.executemany(
-        "DELETE FROM blobs WHERE hash = $1 AND refcount <= 0", [(h,) for h in hashes]
-    )
-    return hashes
 
 
 async def _known(tx: Tx, hashes: list[str]) -> set[str]:
@@ -45,7 +36,7 @@ async def collect(
     db: Database, blobs: BlobStore, now: int, grace: int = GRACE_SECONDS
 ) -> Collected:
     cutoff = now - grace
-    dropped = await db.write(lambda tx: _take_unreferenced(tx, cutoff))
+    dropped = await db.write(lambda tx: blob_rows.drop_unreferenced(tx, cutoff))
     stored = list(blobs.stored_hashes())
     known = await db.read(lambda tx: _known(tx, stored))
     files = sum(

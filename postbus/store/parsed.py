@@ -53,4 +53,5 @@ def new_message(blob: BlobRef, parsed: Any) -> NewMessage:
         body_structure=_to_json(parsed.body.to_json()),
         attachments=_to_json(attachments),
         search_words=search.index_words(parsed.search_text),
+        inline_body=blob.inline,
     )

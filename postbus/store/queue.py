@@ -20,6 +20,8 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from postbus.store import blob_rows
+from postbus.store.blobs import BlobRef
 from postbus.store.db import Row, Tx
 
 
@@ -105,23 +107,17 @@ async def add(
     tx: Tx,
     envelope_from: str,
     recipients: Sequence[tuple[str, str]],
-    blob_hash: str,
-    size: int,
+    body: BlobRef,
     now: int,
 ) -> int:
     """Queue a stored body for (recipient, domain) pairs, due at once; returns the queue id."""
-    await tx.execute(
-        "INSERT INTO blobs (hash, size, refcount) VALUES ($1, $2, 1) ON CONFLICT (hash)"
-        " DO UPDATE SET refcount = blobs.refcount + 1, unreferenced_since = NULL",
-        blob_hash,
-        size,
-    )
+    await blob_rows.reference(tx, [body])
     message_id = await tx.fetchval(
         "INSERT INTO queue_messages (envelope_from, blob_hash, size, created)"
         " VALUES ($1, $2, $3, $4) RETURNING id",
         envelope_from,
-        blob_hash,
-        size,
+        body.hash,
+        body.size,
         now,
     )
     await tx.executemany(

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from postbus.store import (
+    blob_rows,
     correspondents,
     credentials,
     finder,
@@ -160,6 +161,7 @@ MIGRATIONS: list[tuple[int, dict[str, list[Step]]]] = [
     (10, subscriptions.MIGRATION),
     (11, UNSEEN_INDEX),
     (12, MTA_STS_MIGRATION),
+    (13, blob_rows.MIGRATION),
 ]
 LATEST = MIGRATIONS[-1][0]
 

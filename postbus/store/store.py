@@ -3,9 +3,10 @@
 It joins the database (``db.py``), the blob files (``blobs.py``), the parse-once step
 (``postbus.mime``) and the event bus, and reads the clock so the operations need not.
 
-Invariants: a message body is on disk (fsync'd) before the transaction that names it commits,
-and an append returns only after that commit (design.md, "Durability"). Blocking work (blob
-writes and fsyncs, parsing big messages) runs in a thread pool, never on the event loop.
+Invariants: a message body is durable no later than the transaction that names it — a small
+body is written by that very transaction, a file is fsync'd before it commits — and an append
+returns only after that commit (design.md, "Durability"). Blocking work (blob file writes and
+fsyncs, parsing big messages) runs in a thread pool, never on the event loop.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 from postbus import mime
 from postbus.store import (
     appending,
+    blob_rows,
     bulk,
     correspondents,
     directory,
@@ -36,7 +38,7 @@ from postbus.store import (
     subscriptions,
     threads,
 )
-from postbus.store.blobs import BlobRef, BlobStore
+from postbus.store.blobs import BlobRef, BlobStore, decompress
 from postbus.store.bodies import BodyWriter
 from postbus.store.correspondents import Correspondent
 from postbus.store.db import Database, Operation, T
@@ -61,7 +63,6 @@ Batch = Sequence[tuple[bytes, Iterable[str], int | None]]  # (raw message, flags
 
 PARSE_IN_THREAD_ABOVE = 512 * 1024
 IO_THREADS = 8
-READ_INLINE_BELOW = 256 * 1024
 
 
 def _now() -> int:
@@ -176,7 +177,8 @@ class Store:
     # -- messages -----------------------------------------------------------------------------
 
     async def store_body(self, source: bytes | Path) -> BlobRef:
-        """Write a message body to the blob store, durably; first half of an append."""
+        """The first half of an append: a big body written to its file, durably; a small one
+        compressed, for the transaction that names it to keep (``blob_rows.py``)."""
         return await self._bodies.store(source)
 
     async def append(
@@ -282,7 +284,7 @@ class Store:
         prepared = await asyncio.get_running_loop().run_in_executor(
             self._worker_pool(), bulk.prepare, str(self.blobs.root), [raw for raw, *_ in batch]
         )
-        await self._bodies.publish([pending for pending, _ in prepared])
+        await self._bodies.publish([pending for pending, _ in prepared if pending is not None])
         return [
             appending.Incoming(new, tuple(flags), received)
             for (_, new), (_, flags, received) in zip(prepared, batch, strict=True)
@@ -339,10 +341,14 @@ class Store:
 
     async def read_body(self, account_id: int, message_id: int) -> bytes:
         stored = await self.get_message(account_id, message_id)
-        if stored.size <= READ_INLINE_BELOW:
-            # A small body comes from the page cache faster than a thread hand-off.
-            return self.blobs.read(stored.blob_hash)
-        return await self._blocking(self.blobs.read, stored.blob_hash)
+        return await self.read_blob(stored.blob_hash)
+
+    async def read_blob(self, blob_hash: str, limit: int | None = None) -> bytes:
+        """A body's raw bytes (the first ``limit`` of them), from the database or its file."""
+        compressed = await self.read(lambda tx: blob_rows.inline_body(tx, blob_hash))
+        if compressed is not None:
+            return decompress(compressed)[:limit]
+        return await self._blocking(self.blobs.read, blob_hash, limit)
 
     async def correspondents(
         self, account_id: int, prefix: str, limit: int = 8

@@ -84,7 +84,7 @@ async def test_forward_to_another_provider_is_queued_with_an_srs_sender(
     assert queued.envelope_from.startswith("SRS0=")
     assert queued.envelope_from.endswith(f"=remote.test=sender@{DOMAIN}")
     assert srs.reverse(queued.envelope_from, srs_mx.secrets(), time.time()) == SENDER
-    body = store.blobs.read(queued.blob_hash)
+    body = await store.read_blob(queued.blob_hash)
     assert body.startswith(b"Delivered-To: alice@example.test\r\nX-Postbus-Forwarded: ")
     assert b"Return-Path:" not in body and b"\r\nReceived: from client.test" in body
     assert body.endswith(MESSAGE)
@@ -104,7 +104,7 @@ async def test_a_bounce_to_an_srs_address_goes_back_to_the_sender(
     await smtp_env.run(_send, srs_mx.port, "<>", [address], bounce)
     [relayed] = await _queued(store)
     assert (relayed.recipient, relayed.envelope_from) == (SENDER, "")
-    body = store.blobs.read(relayed.blob_hash)
+    body = await store.read_blob(relayed.blob_hash)
     assert body.startswith(b"Received: from client.test") and body.endswith(bounce)
     # A message (not a bounce) to the address goes back too, its sender rewritten for SPF.
     await smtp_env.run(_send, srs_mx.port, "someone@other.test", [address], bounce)

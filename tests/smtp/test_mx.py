@@ -209,7 +209,7 @@ async def test_quota_at_rcpt_and_at_data(smtp_env: SmtpEnv) -> None:
     assert len(await smtp_env.inbox(ALICE)) == 1 and await smtp_env.inbox(BOB) == []
     [notice] = await list_queue(store)
     assert (notice.envelope_from, notice.recipient) == ("", "s@remote.test")  # RFC 5321 §4.5.5
-    report = await asyncio.to_thread(store.blobs.read, notice.blob_hash)
+    report = await store.read_blob(notice.blob_hash)
     assert b"Content-Type: multipart/report; report-type=delivery-status" in report
     assert b"Final-Recipient: rfc822; bob@example.test\r\nAction: failed\r\n" in report
     assert b"Status: 5.2.2\r\nDiagnostic-Code: smtp; 552 5.2.2 Mailbox full" in report

@@ -28,7 +28,7 @@ async def test_enqueue_claim_and_finish(store: Store) -> None:
         ("bob@Remote.TEST", "remote.test", q.State.QUEUED),
         ("carol@other.test", "other.test", q.State.QUEUED),
     ]
-    assert store.blobs.read(rows[0].blob_hash) == MESSAGE
+    assert await store.read_blob(rows[0].blob_hash) == MESSAGE
     assert rows[0].size == len(MESSAGE) and rows[0].created == T0
 
     assert await store.write(lambda tx: q.claim(tx, T0 - 1, T0 + 600, 10)) == []
@@ -93,10 +93,11 @@ async def test_queued_body_survives_garbage_collection(store: Store) -> None:
     queue_id = await smtp_queue.enqueue(store, "a@local.test", ["b@remote.test"], MESSAGE)
     [row] = await store.read(lambda tx: q.get_message(tx, queue_id))
     collected = await store.collect_garbage(grace=-10)  # everything unreferenced is old
-    assert collected.rows == 0 and store.blobs.exists(row.blob_hash)
+    assert collected.rows == 0 and await store.read_blob(row.blob_hash) == MESSAGE
     assert await smtp_queue.delete(store, [queue_id]) == 1
     await store.collect_garbage(grace=-10)
-    assert not store.blobs.exists(row.blob_hash)
+    with pytest.raises(FileNotFoundError):
+        await store.read_blob(row.blob_hash)
 
 
 async def test_retry_and_delete(store: Store) -> None:
@@ -141,7 +142,7 @@ async def test_queue_survives_a_restart(
     try:
         [row] = await second.read(lambda tx: q.get_message(tx, queue_id))
         assert row.state is q.State.DELIVERING
-        assert second.blobs.read(row.blob_hash) == MESSAGE
+        assert await second.read_blob(row.blob_hash) == MESSAGE
         [again] = await second.write(lambda tx: q.claim(tx, T0 + 60, T0 + 120, 10))
         assert again.id == row.id
     finally:

@@ -162,7 +162,7 @@ async def test_remote_recipients_go_to_the_queue(smtp_env: SmtpEnv) -> None:
     assert await smtp_env.run(send) == {}
     [queued] = await list_queue(smtp_env.store)
     assert (queued.envelope_from, queued.recipient) == (ALICE, "friend@remote.test")
-    body = await smtp_env.run(smtp_env.store.blobs.read, queued.blob_hash)
+    body = await smtp_env.store.read_blob(queued.blob_hash)
     assert body.startswith(b"Received: from client.test") and body.endswith(MESSAGE)
     assert b"Return-Path" not in body  # the final delivery adds it (RFC 5321 §4.4)
     assert len(await smtp_env.inbox(BOB)) == 1

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from postbus.store import NotFound, OverQuota, Store
+from postbus.store.blobs import INLINE_MAX
 from postbus.store.events import EventKind
 from postbus.store.models import Account
 
@@ -79,10 +80,16 @@ async def test_flags_change_counters_and_modseq(store: Store, account: Account) 
     assert (await store.get_mailbox(account.id, "INBOX")).unseen_count == 2
 
 
-async def test_copy_shares_the_body_and_expunge_frees_it(store: Store, account: Account) -> None:
+@pytest.mark.parametrize("body_size", [10, INLINE_MAX + 1], ids=["in-database", "file"])
+async def test_copy_shares_the_body_and_expunge_frees_it(
+    store: Store, account: Account, body_size: int
+) -> None:
     inbox = await folder(store, account)
     archive = await folder(store, account, "Archive")
-    appended = await store.append(account.id, inbox, message("keep me"))
+    raw = message("keep me", "x" * body_size)
+    appended = await store.append(account.id, inbox, raw)
+    blob_hash = (await store.get_message(account.id, appended.message_id)).blob_hash
+    assert len(list(store.blobs.stored_hashes())) == (body_size > INLINE_MAX)
     pairs = await store.copy(account.id, inbox, archive, [(1, 1)])
     assert pairs == [(1, 1)]
     await store.set_flags(account.id, inbox, [(1, 1)], ["\\Deleted"], "add")
@@ -95,9 +102,12 @@ async def test_copy_shares_the_body_and_expunge_frees_it(store: Store, account: 
     await store.expunge(account.id, archive)
     with pytest.raises(NotFound):
         await store.get_message(account.id, appended.message_id)
+    assert await store.read_blob(blob_hash) == raw  # kept until the grace period is over
     collected = await store.collect_garbage(grace=-10)
-    assert (collected.rows, collected.files) == (1, 1)
+    assert (collected.rows, collected.files) == (1, body_size > INLINE_MAX)
     assert list(store.blobs.stored_hashes()) == []
+    with pytest.raises(FileNotFoundError):
+        await store.read_blob(blob_hash)
     assert (await store.get_account(account.id)).used_bytes == 0
 
 
@@ -188,10 +198,15 @@ async def test_parallel_appends_get_distinct_uids(store: Store, account: Account
 
 async def test_remove_account_releases_bodies(store: Store, account: Account) -> None:
     inbox = await folder(store, account)
-    await store.append(account.id, inbox, message("bye"))
+    small = await store.append(account.id, inbox, message("bye"))
+    big = await store.append(account.id, inbox, message("bye", "x" * INLINE_MAX))
+    hashes = [(await store.get_message(account.id, m.message_id)).blob_hash for m in (small, big)]
     await store.remove_account(account.id)
     collected = await store.collect_garbage(grace=-10)
-    assert collected.files == 1
+    assert (collected.rows, collected.files) == (2, 1)
+    for blob_hash in hashes:
+        with pytest.raises(FileNotFoundError):
+            await store.read_blob(blob_hash)
 
 
 async def test_move_needs_no_quota_headroom(store: Store, account: Account) -> None:

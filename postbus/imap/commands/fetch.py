@@ -13,7 +13,6 @@ the sequence map, piece by piece, while the lines go out.
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from postbus.imap import objectid
@@ -217,7 +216,6 @@ async def fetch(s: Session, cmd: c.Fetch) -> Reply:
     if sets_seen and s.condstore:
         # RFC 7162 §3.2.4: UID and MODSEQ in FETCH responses that set \Seen
         items += [item for item in (_UID, _MODSEQ) if item.name not in {i.name for i in items}]
-    blobs = s.store.blobs
     for start in range(0, len(uids), BATCH):
         batch = uids[start : start + BATCH]
         span = _spans(view, batch)
@@ -244,7 +242,7 @@ async def fetch(s: Session, cmd: c.Fetch) -> Reply:
                 continue
             raw = None
             if with_body:
-                raw = await asyncio.to_thread(blobs.read, row["blob_hash"])
+                raw = await s.store.read_blob(row["blob_hash"])
             parts = [
                 _extra_item(item, row, raw, modseqs[row["uid"]])
                 if item.name in _EXTRA_ITEMS

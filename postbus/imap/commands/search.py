@@ -12,7 +12,6 @@ SORT and THREAD too (sort.py).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -24,7 +23,6 @@ from postbus.imap.proto.sequence import compress, compress_ordered
 from postbus.imap.session import Reply, Session
 from postbus.mime import get_header, header_block
 from postbus.store import imap_queries
-from postbus.store.blobs import BlobStore
 
 INDEXED_HEADERS = frozenset({"FROM", "TO", "CC", "SUBJECT", "BCC", "MESSAGE-ID"})
 HEADER_PEEK = 64 * 1024
@@ -44,11 +42,6 @@ def _resolve(view: MailboxView, key: c.SearchKey, headers: list[c.SearchKey]) ->
     return key
 
 
-def _read_header(blobs: BlobStore, blob_hash: str) -> bytes:
-    with blobs.open(blob_hash) as stream:
-        return header_block(stream.read(HEADER_PEEK))
-
-
 async def _header_matches(
     s: Session, view: MailboxView, keys: list[c.SearchKey]
 ) -> dict[int, Any]:
@@ -60,10 +53,9 @@ async def _header_matches(
             tx, s.account_id, view.mailbox_id, [(1, view.last_uid())], True
         )
     )
-    blobs = s.store.blobs
     found: dict[int, list[tuple[int, int]]] = {id(key): [] for key in keys}
     for row in rows:
-        head = await asyncio.to_thread(_read_header, blobs, row["blob_hash"])
+        head = header_block(await s.store.read_blob(row["blob_hash"], HEADER_PEEK))
         for key in keys:
             values = get_header(head, key.args[0])
             wanted = key.args[1].lower()

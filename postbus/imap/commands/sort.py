@@ -10,7 +10,6 @@ never change, so the answer is cached by blob hash).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import OrderedDict
 from typing import Any
@@ -23,7 +22,6 @@ from postbus.imap.session import Reply, Session
 from postbus.mime import get_header, header_block
 from postbus.mime.headers import decode_words, parse_msg_ids
 from postbus.store import imap_queries
-from postbus.store.blobs import BlobStore
 
 HEADER_PEEK = 64 * 1024
 REFERENCES_CACHED = 100_000
@@ -124,21 +122,13 @@ async def sort(s: Session, cmd: c.Sort) -> Reply:
     return Reply("SORT completed")
 
 
-def _read_references(blobs: BlobStore, hashes: list[str]) -> dict[str, tuple[str, ...]]:
-    found = {}
-    for blob_hash in hashes:
-        with blobs.open(blob_hash) as stream:
-            head = header_block(stream.read(HEADER_PEEK))
-        values = get_header(head, "references")
-        found[blob_hash] = parse_msg_ids(values[0]) if values else ()
-    return found
-
-
 async def _references_of(s: Session, rows: list[Any]) -> dict[str, tuple[str, ...]]:
     missing = sorted({row["blob_hash"] for row in rows} - _references.keys())
     if missing:
-        read = await asyncio.to_thread(_read_references, s.store.blobs, missing)
-        _references.update(read)
+        for blob_hash in missing:
+            head = header_block(await s.store.read_blob(blob_hash, HEADER_PEEK))
+            values = get_header(head, "references")
+            _references[blob_hash] = parse_msg_ids(values[0]) if values else ()
         while len(_references) > REFERENCES_CACHED:
             _references.popitem(last=False)
     return {row["blob_hash"]: _references.get(row["blob_hash"], ()) for row in rows}

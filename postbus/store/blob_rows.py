@@ -1,0 +1,73 @@
+"""The database's side of message bodies: reference counts, and the small bodies themselves.
+
+Every stored or queued message holds one reference on its body's row in ``blobs``; the garbage
+collector removes a row nobody has referenced for a while (``gc.py``). A body of at most
+``blobs.INLINE_MAX`` octets lives in ``blob_contents``, zstd-compressed as a file would be,
+written in the same transaction as the reference that names it: one commit makes the message
+and its body durable together, with no file and no flush of its own.
+
+Invariants: a ``blob_contents`` row always has its ``blobs`` row; both go in one transaction.
+A body may exist both here and as a file (one copy arrived small as bytes, another as a
+spooled file); readers take this copy first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from postbus.store.blobs import BlobRef
+from postbus.store.db import Tx
+
+_DDL = "CREATE TABLE blob_contents (hash TEXT PRIMARY KEY, compressed {} NOT NULL)"
+
+MIGRATION: dict[str, list[str]] = {
+    "sqlite": [_DDL.format("BLOB")],
+    # Already compressed: PostgreSQL should store it out of line as it is, not try pglz on it.
+    "postgres": [
+        _DDL.format("BYTEA"),
+        "ALTER TABLE blob_contents ALTER COLUMN compressed SET STORAGE EXTERNAL",
+    ],
+}
+
+
+async def reference(tx: Tx, refs: Sequence[BlobRef]) -> None:
+    """One more reference on each body; a small body's bytes kept if not kept already."""
+    await tx.executemany(
+        "INSERT INTO blobs (hash, size, refcount) VALUES ($1, $2, 1) ON CONFLICT (hash)"
+        " DO UPDATE SET refcount = blobs.refcount + 1, unreferenced_since = NULL",
+        [(ref.hash, ref.size) for ref in refs],
+    )
+    inline = [(ref.hash, ref.inline) for ref in refs if ref.inline is not None]
+    if inline:
+        await tx.executemany(
+            "INSERT INTO blob_contents (hash, compressed) VALUES ($1, $2)"
+            " ON CONFLICT (hash) DO NOTHING",
+            inline,
+        )
+
+
+async def inline_body(tx: Tx, blob_hash: str) -> bytes | None:
+    """A small body's compressed bytes; None when the body is a file."""
+    compressed = await tx.fetchval(
+        "SELECT compressed FROM blob_contents WHERE hash = $1", blob_hash
+    )
+    return bytes(compressed) if compressed is not None else None
+
+
+async def drop_unreferenced(tx: Tx, cutoff: int) -> list[str]:
+    """Remove the rows (and small bodies) unreferenced since before ``cutoff``."""
+    rows = await tx.fetch(
+        "SELECT hash FROM blobs WHERE refcount <= 0 AND unreferenced_since < $1", cutoff
+    )
+    dropped = []
+    for (blob_hash,) in rows:
+        # Referenced again since the SELECT (another node's delivery): the row stays.
+        gone = await tx.fetchval(
+            "DELETE FROM blobs WHERE hash = $1 AND refcount <= 0 RETURNING hash", blob_hash
+        )
+        if gone is not None:
+            dropped.append(gone)
+    await tx.executemany(
+        "DELETE FROM blob_contents WHERE hash = $1", [(blob_hash,) for blob_hash in dropped]
+    )
+    return dropped

@@ -1,0 +1,129 @@
+"""Small bodies in the database, big ones in files: stored, shared, read back and collected,
+on both backends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from postbus.store import Store, open_postgres, open_sqlite
+from postbus.store.blobs import INLINE_MAX
+from postbus.store.models import Account
+from tests.conftest import open_test_store
+from tests.store.test_messages import folder, message
+
+
+@pytest.fixture
+async def account(store: Store) -> Account:
+    await store.add_domain("example.org")
+    return await store.add_account("a@example.org", "hash")
+
+
+async def _blob_hash(store: Store, account: Account, message_id: int) -> str:
+    return (await store.get_message(account.id, message_id)).blob_hash
+
+
+async def _refcount(store: Store, blob_hash: str) -> int:
+    return await store.read(
+        lambda tx: tx.fetchval("SELECT refcount FROM blobs WHERE hash = $1", blob_hash)
+    )
+
+
+async def _kept(store: Store) -> int:
+    return await store.read(lambda tx: tx.fetchval("SELECT COUNT(*) FROM blob_contents"))
+
+
+async def test_a_small_body_is_kept_once_however_often_it_arrives(
+    store: Store, account: Account
+) -> None:
+    inbox = await folder(store, account)
+    raw = message("twice")
+    first = await store.append(account.id, inbox, raw)
+    second = await store.append(account.id, inbox, raw)
+    blob_hash = await _blob_hash(store, account, first.message_id)
+    assert await _blob_hash(store, account, second.message_id) == blob_hash
+    assert (await _kept(store), await _refcount(store, blob_hash)) == (1, 2)
+    assert not list(store.blobs.stored_hashes())
+    assert await store.read_body(account.id, second.message_id) == raw
+    assert await store.read_blob(blob_hash, 12) == raw[:12]
+
+
+async def test_a_body_over_the_limit_is_a_file(store: Store, account: Account) -> None:
+    inbox = await folder(store, account)
+    at_limit = message("at", "")
+    at_limit += b"x" * (INLINE_MAX - len(at_limit))
+    over = at_limit + b"y"
+    placed = [await store.append(account.id, inbox, raw) for raw in (at_limit, over)]
+    hashes = [await _blob_hash(store, account, p.message_id) for p in placed]
+    assert list(store.blobs.stored_hashes()) == [hashes[1]]
+    assert await _kept(store) == 1
+    assert [await store.read_blob(h) for h in hashes] == [at_limit, over]
+    assert await store.read_blob(hashes[1], 5) == over[:5]
+
+
+async def test_a_batch_writes_files_only_for_big_bodies(store: Store, account: Account) -> None:
+    inbox = await folder(store, account)
+    big = message("big", "z" * (2 * INLINE_MAX))
+    placed = await store.append_batch(
+        account.id, inbox, [(message("small"), (), None), (big, (), None)]
+    )
+    assert len(list(store.blobs.stored_hashes())) == 1 and await _kept(store) == 1
+    assert await store.read_body(account.id, placed[1].message_id) == big
+    assert not list(store.blobs.root.glob("tmp/*.part"))
+
+
+async def test_the_same_body_as_file_and_row_is_read_and_collected(
+    store: Store, account: Account, tmp_path: Path
+) -> None:
+    """One copy arrived spooled to a file, the other as bytes: both are kept, either reads."""
+    inbox = await folder(store, account)
+    raw = message("both ways")
+    spooled = tmp_path / "spooled.eml"
+    spooled.write_bytes(raw)
+    from_file = await store.append(account.id, inbox, spooled)
+    from_bytes = await store.append(account.id, inbox, raw)
+    blob_hash = await _blob_hash(store, account, from_file.message_id)
+    assert await _blob_hash(store, account, from_bytes.message_id) == blob_hash
+    assert list(store.blobs.stored_hashes()) == [blob_hash] and await _kept(store) == 1
+    assert await store.read_blob(blob_hash) == raw
+    await store.set_flags(account.id, inbox, [(1, 2)], ["\\Deleted"], "add")
+    await store.expunge(account.id, inbox)
+    collected = await store.collect_garbage(grace=-10)
+    assert (collected.rows, collected.files) == (1, 1)
+    assert await _kept(store) == 0
+
+
+async def test_a_body_referenced_again_is_not_collected(store: Store, account: Account) -> None:
+    inbox = await folder(store, account)
+    raw = message("again")
+    await store.append(account.id, inbox, raw)
+    await store.set_flags(account.id, inbox, [(1, 1)], ["\\Deleted"], "add")
+    await store.expunge(account.id, inbox)
+    again = await store.append(account.id, inbox, raw)  # before the collector runs
+    collected = await store.collect_garbage(grace=-10)
+    assert collected.rows == 0
+    assert await store.read_body(account.id, again.message_id) == raw
+
+
+async def test_a_small_body_survives_a_reopen(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    dsn = request.getfixturevalue("pg_dsn") if backend == "postgres" else None
+    store = await open_test_store(backend, tmp_path, dsn)
+    try:
+        await store.add_domain("example.org")
+        account = await store.add_account("a@example.org", "hash")
+        inbox = await folder(store, account)
+        placed = await store.append(account.id, inbox, message("durable"))
+    finally:
+        await store.close()
+    if backend == "sqlite":
+        reopened = await open_sqlite(tmp_path / "postbus.sqlite3", tmp_path / "blobs")
+    else:
+        assert dsn is not None
+        reopened = await open_postgres(dsn, tmp_path / "blobs")
+    try:
+        assert await reopened.read_body(account.id, placed.message_id) == message("durable")
+    finally:
+        await reopened.close()
