@@ -56,10 +56,17 @@ async def reset_postgres(dsn: str) -> None:
 
 
 async def open_test_store(backend: str, tmp_path: Path, dsn: str | None) -> Store:
+    if backend == "postgres":
+        assert dsn is not None
+        await reset_postgres(dsn)
+    return await reopen_test_store(backend, tmp_path, dsn)
+
+
+async def reopen_test_store(backend: str, tmp_path: Path, dsn: str | None) -> Store:
+    """The store ``open_test_store`` made, as it was left (a restart)."""
     if backend == "sqlite":
         return await open_sqlite(tmp_path / "postbus.sqlite3", tmp_path / "blobs")
     assert dsn is not None
-    await reset_postgres(dsn)
     return await open_postgres(dsn, tmp_path / "blobs")
 
 

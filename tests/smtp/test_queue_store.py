@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from postbus.smtp import queue as smtp_queue
-from postbus.store import Store, open_postgres, open_sqlite
+from postbus.store import Store
 from postbus.store import queue as q
 
 MESSAGE = b"From: alice@local.test\r\nTo: bob@remote.test\r\nSubject: hi\r\n\r\nHello\r\n"
@@ -127,18 +127,14 @@ async def test_enqueue_refuses_what_cannot_be_routed(store: Store) -> None:
 async def test_queue_survives_a_restart(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    from tests.conftest import open_test_store
+    from tests.conftest import open_test_store, reopen_test_store
 
     dsn = request.getfixturevalue("pg_dsn") if backend == "postgres" else None
     first = await open_test_store(backend, tmp_path, dsn)
     queue_id = await smtp_queue.enqueue(first, "a@local.test", ["b@remote.test"], MESSAGE, now=T0)
     await first.write(lambda tx: q.claim(tx, T0, T0 + 60, 10))  # in flight when it "crashed"
     await first.close()
-    if backend == "sqlite":
-        second = await open_sqlite(tmp_path / "postbus.sqlite3", tmp_path / "blobs")
-    else:
-        assert dsn is not None
-        second = await open_postgres(dsn, tmp_path / "blobs")
+    second = await reopen_test_store(backend, tmp_path, dsn)
     try:
         [row] = await second.read(lambda tx: q.get_message(tx, queue_id))
         assert row.state is q.State.DELIVERING

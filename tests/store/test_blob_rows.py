@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from postbus.store import Store, open_postgres, open_sqlite
+from postbus.store import Store
 from postbus.store.blobs import INLINE_MAX
 from postbus.store.models import Account
-from tests.conftest import open_test_store
+from tests.conftest import open_test_store, reopen_test_store
 from tests.store.test_messages import folder, message
 
 
@@ -118,11 +118,7 @@ async def test_a_small_body_survives_a_reopen(
         placed = await store.append(account.id, inbox, message("durable"))
     finally:
         await store.close()
-    if backend == "sqlite":
-        reopened = await open_sqlite(tmp_path / "postbus.sqlite3", tmp_path / "blobs")
-    else:
-        assert dsn is not None
-        reopened = await open_postgres(dsn, tmp_path / "blobs")
+    reopened = await reopen_test_store(backend, tmp_path, dsn)
     try:
         assert await reopened.read_body(account.id, placed.message_id) == message("durable")
     finally:
