@@ -37,8 +37,9 @@ import zstandard
 
 CHUNK = 256 * 1024
 ZSTD_LEVEL = 3  # fast, and still about 3x on mail text
-# Bodies up to this size live in the database: nine in ten messages without big attachments.
-# SQLite's own measurements find blobs of this order faster in the database than in files.
+# Bodies up to this size live in the database: most mail without big attachments. SQLite's
+# own measurements ("Internal Versus External BLOBs") find blobs up to about 100 KB quicker
+# to read from the database than from files.
 INLINE_MAX = 128 * 1024
 
 _libc = ctypes.CDLL(None, use_errno=True)

@@ -12,6 +12,7 @@ SORT and THREAD too (sort.py).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -26,6 +27,7 @@ from postbus.store import imap_queries
 
 INDEXED_HEADERS = frozenset({"FROM", "TO", "CC", "SUBJECT", "BCC", "MESSAGE-ID"})
 HEADER_PEEK = 64 * 1024
+YIELD_EVERY = 64  # bodies read between turns of the event loop
 
 
 def _resolve(view: MailboxView, key: c.SearchKey, headers: list[c.SearchKey]) -> c.SearchKey:
@@ -54,7 +56,9 @@ async def _header_matches(
         )
     )
     found: dict[int, list[tuple[int, int]]] = {id(key): [] for key in keys}
-    for row in rows:
+    for number, row in enumerate(rows):
+        if number % YIELD_EVERY == YIELD_EVERY - 1:
+            await asyncio.sleep(0)  # small bodies read without a pause: let others run
         head = header_block(await s.store.read_blob(row["blob_hash"], HEADER_PEEK))
         for key in keys:
             values = get_header(head, key.args[0])
