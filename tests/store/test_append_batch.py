@@ -13,12 +13,6 @@ from postbus.store.models import Account
 from tests.store.test_messages import folder, message
 
 
-@pytest.fixture
-async def account(store: Store) -> Account:
-    await store.add_domain("example.org")
-    return await store.add_account("a@example.org", "hash")
-
-
 def reply(subject: str, parent: str) -> bytes:
     return message(subject, In_Reply_To=parent, References=parent)
 

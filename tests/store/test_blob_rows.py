@@ -14,12 +14,6 @@ from tests.conftest import open_test_store, reopen_test_store
 from tests.store.test_messages import folder, message
 
 
-@pytest.fixture
-async def account(store: Store) -> Account:
-    await store.add_domain("example.org")
-    return await store.add_account("a@example.org", "hash")
-
-
 async def _blob_hash(store: Store, account: Account, message_id: int) -> str:
     return (await store.get_message(account.id, message_id)).blob_hash
 

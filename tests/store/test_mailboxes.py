@@ -8,12 +8,6 @@ from postbus.store import AlreadyExists, InvalidName, NotFound, Store
 from postbus.store.models import Account
 
 
-@pytest.fixture
-async def account(store: Store) -> Account:
-    await store.add_domain("example.org")
-    return await store.add_account("a@example.org", "hash")
-
-
 async def names(store: Store, account: Account) -> list[str]:
     return [m.name for m in await store.list_mailboxes(account.id)]
 

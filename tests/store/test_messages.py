@@ -27,12 +27,6 @@ def message(subject: str, body: str = "Hello.", **headers: str) -> bytes:
     return "\r\n".join(lines).encode()
 
 
-@pytest.fixture
-async def account(store: Store) -> Account:
-    await store.add_domain("example.org")
-    return await store.add_account("a@example.org", "hash")
-
-
 async def folder(store: Store, account: Account, name: str = "INBOX") -> int:
     return (await store.get_mailbox(account.id, name)).id
 

@@ -11,12 +11,6 @@ from postbus.store.models import Account
 DEFAULTS = ["Archive", "Drafts", "INBOX", "Junk", "Sent", "Trash"]
 
 
-@pytest.fixture
-async def account(store: Store) -> Account:
-    await store.add_domain("example.org")
-    return await store.add_account("a@example.org", "hash")
-
-
 async def flags(store: Store, account: Account) -> dict[str, bool]:
     return {box.name: box.subscribed for box in await store.list_mailboxes(account.id)}
 

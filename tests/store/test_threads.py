@@ -28,12 +28,6 @@ def mail(subject: str, msgid: str, sender: str = "Anna de Vries <anna@example.ne
     return "\r\n".join(lines).encode()
 
 
-@pytest.fixture
-async def account(store: Store) -> Account:
-    await store.add_domain("example.org")
-    return await store.add_account("a@example.org", "hash")
-
-
 async def box(store: Store, account: Account, name: str) -> int:
     return (await store.get_mailbox(account.id, name)).id
 
