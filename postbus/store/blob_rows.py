@@ -7,8 +7,8 @@ written in the same transaction as the reference that names it: one commit makes
 and its body durable together, with no file and no flush of its own.
 
 Invariants: a ``blob_contents`` row always has its ``blobs`` row; both go in one transaction.
-A body may exist both here and as a file (one copy arrived small as bytes, another as a
-spooled file); readers take this copy first.
+A small body may exist both here and as a file (the file written before bodies moved into
+the database, migration 13); readers take this copy first.
 """
 
 from __future__ import annotations

@@ -42,7 +42,11 @@ class BodyWriter:
 
     async def store(self, source: bytes | Path) -> BlobRef:
         """A body ready to be named by a transaction: a file made durable, or a small body's
-        compressed bytes, which the transaction itself keeps (``blob_rows.py``)."""
+        compressed bytes, which the transaction itself keeps (``blob_rows.py``). The size
+        decides, not the form: a small body spooled to a file (one literal of a big IMAP
+        MULTIAPPEND) goes into the database too."""
+        if isinstance(source, Path) and source.stat().st_size <= INLINE_MAX:
+            source = source.read_bytes()
         if isinstance(source, bytes) and len(source) <= INLINE_MAX:
             return small_body(source)  # a few kilobytes: quicker here than a thread hand-off
         loop = asyncio.get_running_loop()

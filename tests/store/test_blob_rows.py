@@ -3,6 +3,7 @@ on both backends."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -67,18 +68,29 @@ async def test_a_batch_writes_files_only_for_big_bodies(store: Store, account: A
     assert not list(store.blobs.root.glob("tmp/*.part"))
 
 
-async def test_the_same_body_as_file_and_row_is_read_and_collected(
+async def test_a_small_body_spooled_to_a_file_goes_into_the_database(
     store: Store, account: Account, tmp_path: Path
 ) -> None:
-    """One copy arrived spooled to a file, the other as bytes: both are kept, either reads."""
     inbox = await folder(store, account)
-    raw = message("both ways")
+    raw = message("spooled")
     spooled = tmp_path / "spooled.eml"
     spooled.write_bytes(raw)
-    from_file = await store.append(account.id, inbox, spooled)
-    from_bytes = await store.append(account.id, inbox, raw)
-    blob_hash = await _blob_hash(store, account, from_file.message_id)
-    assert await _blob_hash(store, account, from_bytes.message_id) == blob_hash
+    placed = await store.append(account.id, inbox, spooled)
+    assert not list(store.blobs.stored_hashes()) and await _kept(store) == 1
+    assert await store.read_body(account.id, placed.message_id) == raw
+
+
+async def test_the_same_body_as_file_and_row_is_read_and_collected(
+    store: Store, account: Account
+) -> None:
+    """A body stored as a file before migration 13 arrives again: both are kept, either reads."""
+    inbox = await folder(store, account)
+    raw = message("both ways")
+    earlier = await asyncio.to_thread(store.blobs.put_bytes, raw)  # as the old code did
+    first = await store.append(account.id, inbox, raw)
+    second = await store.append(account.id, inbox, raw)
+    blob_hash = await _blob_hash(store, account, first.message_id)
+    assert await _blob_hash(store, account, second.message_id) == blob_hash == earlier.hash
     assert list(store.blobs.stored_hashes()) == [blob_hash] and await _kept(store) == 1
     assert await store.read_blob(blob_hash) == raw
     await store.set_flags(account.id, inbox, [(1, 2)], ["\\Deleted"], "add")
