@@ -63,11 +63,17 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _config(config_path: Path | None, data_dir: Path | None = None) -> Config:
+def _config(
+    config_path: Path | None, data_dir: Path | None = None, *, may_be_new: bool = False
+) -> Config:
+    """The configuration; ``may_be_new``: a named file that does not exist yet means the
+    defaults (``init`` writes it)."""
     if config_path is None:
         config_path = next((p for p in DEFAULT_CONFIG_PATHS if p.exists()), None)
     elif not config_path.exists():
-        fail(f"{config_path}: no such file")
+        if not may_be_new:
+            fail(f"{config_path}: no such file")
+        config_path = None
     try:
         return load_config(config_path, os.environ, data_dir=data_dir)
     except ConfigError as exc:
@@ -97,10 +103,11 @@ def init(
     hostname: Annotated[str | None, typer.Option(help="This server's host name.")] = None,
 ) -> None:
     """Create the data directory, a config file, a self-signed certificate and the store."""
-    config = _config(config_path, data_dir)
+    config = _config(config_path, data_dir, may_be_new=True)
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    target = config.source or config.data_dir / "postbus.toml"
+    target = config.source or config_path or config.data_dir / "postbus.toml"
     if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
         name = hostname or config.server.hostname
         target.write_text(f'[server]\nhostname = "{name}"\ndata_dir = "{config.data_dir}"\n')
         out.print(f"wrote {target}")

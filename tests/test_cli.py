@@ -48,6 +48,20 @@ def test_domains_users_and_aliases(run, tmp_path: Path) -> None:
     assert run("domain", "remove", "example.test").exit_code == 0
 
 
+def test_init_writes_the_named_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "etc" / "postbus.toml"
+    runner = CliRunner()
+    made = runner.invoke(app, ["init", "--config", str(config), "--data-dir",
+                               str(tmp_path / "data"), "--hostname", "mx.example.test"])
+    assert made.exit_code == 0, made.output
+    assert 'hostname = "mx.example.test"' in config.read_text()
+    added = runner.invoke(app, ["domain", "add", "example.test", "--config", str(config)])
+    assert added.exit_code == 0, added.output
+    assert (tmp_path / "data" / "tls" / "cert.pem").exists()
+    missing = runner.invoke(app, ["domain", "list", "--config", str(tmp_path / "nope.toml")])
+    assert missing.exit_code == 2 and "no such file" in missing.output
+
+
 @pytest.mark.parametrize(
     ("args", "stdin", "message"),
     [
