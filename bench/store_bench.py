@@ -2,13 +2,14 @@
 
     .venv/bin/python -m bench.store_bench --backend sqlite --count 500000
     .venv/bin/python -m bench.store_bench --backend postgres --count 500000
+    .venv/bin/python -m bench.store_bench --import --count 500000 [--mbox-file m500k.mbox]
 
-With ``--batch 1`` each message goes through ``Store.append`` exactly as an SMTP delivery or
-IMAP APPEND does: blob written and fsync'd, parsed once, metadata committed (group commit),
-event published; ``--parallel`` appends are kept in flight, as parallel SMTP sessions would.
-With ``--batch N`` the messages go through ``Store.append_batches``, the path of
-``postbus import``: N messages a batch, parsed in worker processes, ``--parallel`` batches
-in flight, committed in order. Then it measures
+By default each message goes through ``Store.append`` exactly as an SMTP delivery or IMAP
+APPEND does: body stored and flushed, parsed once, metadata committed (group commit), event
+published; ``--parallel`` appends are kept in flight, as parallel SMTP sessions would. With
+``--import`` the messages are written to an mbox file first and then go through the function
+``postbus import`` runs (``importing.import_messages``): read from the file, parsed in worker
+processes, committed a batch at a time in order. Then it measures
 opening the mailbox (its counters), listing the newest 50 with envelope fields, and full-text
 word queries, and reports sizes and peak memory. Results go to stdout as a Markdown table row
 block and, with ``--json``, to a file. Not a test: run it by hand, record in bench/RESULTS.md.
@@ -27,7 +28,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,8 @@ import asyncpg
 import uvloop
 
 from bench.synth import synthetic_messages
+from postbus import importing
+from postbus.mailfiles import FoundMessage, read_folder
 from postbus.store import Store, open_postgres, open_sqlite
 
 ADDRESS = "bench@example.test"
@@ -82,20 +86,35 @@ async def database_bytes(store: Store, data_dir: Path) -> int:
     return await store.read(lambda tx: tx.fetchval("SELECT pg_database_size(current_database())"))
 
 
-async def import_messages(
-    store: Store,
-    account_id: int,
-    mailbox_id: int,
-    count: int,
-    parallel: int,
-    batch: int,
-    report_every: int,
+class Progress:
+    """The running count of stored messages, with the rate and memory every ``every``."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self.done = 0
+        self.started = time.perf_counter()
+        self.checkpoints: list[dict[str, float]] = []
+
+    def count(self, done: int) -> None:
+        before, self.done = self.done, done
+        if done // self.every > before // self.every:
+            rate = done / (time.perf_counter() - self.started)
+            self.checkpoints.append({"messages": done, "rate": rate, "rss_mb": rss_mb()})
+            print(f"  {done:>8} messages  {rate:7.0f} msg/s  rss {rss_mb():6.0f} MB", flush=True)
+
+    def result(self, raw_bytes: int) -> dict[str, Any]:
+        elapsed = time.perf_counter() - self.started
+        return {"seconds": elapsed, "rate": self.done / elapsed, "raw_bytes": raw_bytes,
+                "checkpoints": self.checkpoints}
+
+
+async def deliver_messages(
+    store: Store, account_id: int, mailbox_id: int, count: int, parallel: int
 ) -> dict[str, Any]:
-    queue: asyncio.Queue[bytes | None] = asyncio.Queue(parallel * batch * 2)
-    done = 0
+    """One message per ``Store.append``, ``parallel`` in flight, as SMTP deliveries come."""
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue(parallel * 2)
+    progress = Progress(max(count // 10, 1))
     raw_bytes = 0
-    started = time.perf_counter()
-    checkpoints = []
 
     async def producer() -> None:
         # Messages are made in another process, as SMTP clients would be: the generator's own
@@ -114,61 +133,52 @@ async def import_messages(
         for _ in range(parallel):
             await queue.put(None)
 
-    def count_in(raws: list[bytes]) -> None:
-        nonlocal done
-        before = done
-        done += len(raws)
-        if done // report_every > before // report_every:
-            elapsed = time.perf_counter() - started
-            checkpoints.append({"messages": done, "rate": done / elapsed, "rss_mb": rss_mb()})
-            print(f"  {done:>8} messages  {done / elapsed:7.0f} msg/s  rss {rss_mb():6.0f} MB",
-                  flush=True)
-
     async def deliveries() -> None:
-        # One message per append, ``parallel`` in flight, as SMTP deliveries come.
         while (raw := await queue.get()) is not None:
             await store.append(account_id, mailbox_id, raw)
-            count_in([raw])
+            progress.count(progress.done + 1)
 
-    async def batches() -> AsyncIterator[list[tuple[bytes, tuple[str, ...], None]]]:
-        finished = False
-        while not finished:
-            raws = []
-            while len(raws) < batch and (raw := await queue.get()) is not None:
-                raws.append(raw)
-            finished = len(raws) < batch
-            if raws:
-                yield [(raw, (), None) for raw in raws]
+    await asyncio.gather(producer(), *(deliveries() for _ in range(parallel)))
+    return progress.result(raw_bytes)
 
-    async def import_file() -> None:
-        # ``batch`` at a time through the pipeline ``postbus import`` uses.
-        async for placed in store.append_batches(account_id, mailbox_id, batches(), parallel):
-            count_in([b""] * len(placed))
 
-    if batch == 1:
-        await asyncio.gather(producer(), *(deliveries() for _ in range(parallel)))
-    else:
-        await asyncio.gather(producer(), import_file())
-    elapsed = time.perf_counter() - started
-    return {"seconds": elapsed, "rate": count / elapsed, "raw_bytes": raw_bytes,
-            "checkpoints": checkpoints}
+async def import_mbox(
+    store: Store, account_id: int, mailbox_id: int, count: int, mbox: Path
+) -> dict[str, Any]:
+    """The messages of ``mbox`` through ``postbus import``'s own function, as a user moving
+    an old mailbox would: read from the file, prepared in worker processes, committed in
+    batches on this (otherwise idle) event loop."""
+    progress = Progress(max(count // 10, 1))
+    raw_bytes = 0
+
+    def found() -> Iterator[FoundMessage]:
+        nonlocal raw_bytes
+        for message in islice(read_folder(mbox), count):
+            raw_bytes += len(message.raw)
+            yield message
+
+    await importing.import_messages(store, account_id, mailbox_id, found(), progress.count)
+    return progress.result(raw_bytes)
 
 
 async def run(
-    backend: str, count: int, parallel: int, batch: int, data_dir: Path
+    backend: str, count: int, parallel: int, mbox: Path | None, data_dir: Path
 ) -> dict[str, Any]:
     store = await open_store(backend, data_dir)
     try:
         await store.add_domain("example.test")
         account = await store.add_account(ADDRESS, "not-a-real-hash")
         inbox = await store.get_mailbox(account.id, "INBOX")
-        print(f"{backend}: importing {count} messages, {parallel} appends of {batch} in flight",
-              flush=True)
-        imported = await import_messages(
-            store, account.id, inbox.id, count, parallel, batch, max(count // 10, 1)
-        )
+        if mbox is None:
+            print(f"{backend}: delivering {count} messages, {parallel} appends in flight",
+                  flush=True)
+            imported = await deliver_messages(store, account.id, inbox.id, count, parallel)
+        else:
+            print(f"{backend}: importing {count} messages from {mbox}", flush=True)
+            imported = await import_mbox(store, account.id, inbox.id, count, mbox)
         results: dict[str, Any] = {
-            "backend": backend, "count": count, "batch": batch, "import": imported
+            "backend": backend, "count": count, "path": "append" if mbox is None else "import",
+            "import": imported,
         }
         results["open_ms"] = await timed_ms(lambda: store.get_mailbox(account.id, "INBOX"))
         results["newest50_ms"] = await timed_ms(lambda: store.newest(account.id, inbox.id, 50))
@@ -198,8 +208,7 @@ def summary(results: dict[str, Any]) -> str:
     return "\n".join([
         f"backend {results['backend']}, {results['count']:,} messages "
         f"({results['raw_mb']:,.0f} MB raw)",
-        f"  import            {results['import']['rate']:,.0f} msg/s"
-        f" ({results['batch']} a time)",
+        f"  {results['path']:<17} {results['import']['rate']:,.0f} msg/s",
         f"  database          {results['database_mb']:,.0f} MB, of which bodies"
         f" {results['bodies_in_database_mb']:,.0f} MB; blob files {results['blobs_mb']:,.0f} MB",
         f"  open mailbox      {results['open_ms'][0]:.2f} ms (p95 {results['open_ms'][1]:.2f})",
@@ -245,17 +254,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--count", type=int, default=500_000)
-    parser.add_argument("--parallel", type=int, default=32, help="appends in flight")
-    parser.add_argument("--batch", type=int, default=1,
-                        help="messages per append: 1 = Store.append (SMTP, IMAP);"
-                        " more = Store.append_batch (postbus import)")
+    parser.add_argument("--parallel", type=int, default=32,
+                        help="appends in flight (without --import)")
+    parser.add_argument("--import", dest="via_import", action="store_true",
+                        help="through postbus import: the messages written to an mbox file"
+                        " first (not timed), then imported")
+    parser.add_argument("--mbox-file", type=Path,
+                        help="with --import: this mbox file (as --mbox writes it), not a new one")
     parser.add_argument("--data-dir", type=Path, help="kept afterwards (default: a temp dir)")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="postbus-bench-", dir="/var/tmp"))
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        results = uvloop.run(run(args.backend, args.count, args.parallel, args.batch, data_dir))
+        mbox = args.mbox_file if args.via_import else None
+        if args.via_import and mbox is None:
+            mbox = data_dir / "bench.mbox"
+            started = time.perf_counter()
+            write_mbox(args.count, mbox, ADDRESS)
+            print(f"wrote {mbox} in {time.perf_counter() - started:.0f} s", flush=True)
+        results = uvloop.run(run(args.backend, args.count, args.parallel, mbox, data_dir))
         # Report before cleaning up: removing half a million files takes a while.
         print(summary(results), flush=True)
         if args.json:
