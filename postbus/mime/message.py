@@ -50,7 +50,7 @@ class ParsedMessage:
     envelope: Envelope  # RFC 9051 §7.5.2, JSON-ready (see envelope.py)
     body: BodyPart  # the root of the MIME tree (BODYSTRUCTURE, offsets)
     preview: str  # RFC 8970
-    search_text: str
+    search_text: str  # words to index, any line ends (white space to the index)
     attachments: tuple[Attachment, ...]
     has_attachment: bool
 

@@ -104,8 +104,7 @@ def part_text(buf: Buffer, part: BodyPart) -> str:
     text = decode_bytes(data, part.params.get("charset"), truncated=stop < part.end)
     if part.subtype == "html":
         return html_to_text(text)
-    if "\r" in text:
-        text = text.replace("\r\n", "\n")
+    # CRLF line ends stay: the word index and the preview take both as white space.
     return text
 
 

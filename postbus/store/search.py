@@ -116,7 +116,7 @@ async def remove_message(tx: Tx, message_id: int) -> None:
 
 
 def match_argument(dialect: str, query: str) -> str | None:
-    """The bound value for ``match_condition``; None when the query has no words."""
+    """The bound value for ``match_from``'s condition; None when the query has no words."""
     words = words_of(query)
     if not words:
         return None

@@ -59,7 +59,7 @@ def test_alternative_utf8_subject_and_threading_fields() -> None:
     assert m.envelope[8] == "<orig.1@example.net>"
     # text/plain wins over text/html for preview and search (RFC 2046 §5.1.4)
     assert m.preview == "Grüße aus Köln, bis bald!"
-    assert "Grüße aus Köln,\nbis bald!" in m.search_text
+    assert "Grüße aus Köln,\r\nbis bald!" in m.search_text  # line ends as sent
     assert "<p>" not in m.search_text
 
 
