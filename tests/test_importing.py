@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from postbus.cli import app
-from postbus.importing import BATCH_SIZE, ImportStopped, import_messages
-from postbus.mailfiles import read_folder
+from postbus.importing import BATCH_SIZE, ImportStopped, chunks, import_messages
+from postbus.mailfiles import FoundMessage, read_folder
 from postbus.store import Store
 
 
@@ -45,6 +45,15 @@ async def test_an_mbox_arrives_in_file_order(store: Store, tmp_path: Path) -> No
     body = await store.read_body(account.id, summaries[7].message_id)
     assert body.endswith(b"Body of message 7, zeppelin7.\r\nFrom a quoted line.\r\n")
     assert len(await store.search(account.id, f"zeppelin{count - 1}")) == 1
+
+
+def test_batches_are_bounded_by_count_and_by_octets() -> None:
+    sizes = [10, 10, 10, 50, 100, 10, 10, 10, 10, 10]
+    found = [FoundMessage(b"x" * size, (), None) for size in sizes]
+    batches = [[len(m.raw) for m in batch] for batch in chunks(found, 4, 60)]
+    # a message bigger than the bound travels alone; nothing is lost or reordered
+    assert batches == [[10, 10, 10], [50], [100], [10, 10, 10, 10], [10]]
+    assert list(chunks([], 4, 60)) == []
 
 
 async def test_a_full_mailbox_stops_the_import_and_says_how_far(
