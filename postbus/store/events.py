@@ -38,15 +38,40 @@ class MailboxEvent:
     uids: tuple[int, ...] = field(default=())
     modseq: int = 0
 
-    def to_json(self) -> str:
-        return json.dumps(
-            [self.kind.value, self.account_id, self.mailbox_id, list(self.uids), self.modseq]
-        )
+    def payloads(self) -> list[str]:
+        """The event as PostgreSQL NOTIFY payloads, each under its 8,000-octet limit.
+
+        UIDs travel as runs (``[first, last]``), so marking a whole folder read or expunging
+        it is one payload; UIDs in no order worth a run are split over several events, which
+        subscribers take as they would take separate changes.
+        """
+        runs = _runs(self.uids)
+        parts = [runs[i : i + RUNS_PER_PAYLOAD] for i in range(0, len(runs), RUNS_PER_PAYLOAD)]
+        return [
+            json.dumps([self.kind.value, self.account_id, self.mailbox_id, part, self.modseq])
+            for part in parts or [[]]
+        ]
 
     @classmethod
-    def from_json(cls, text: str) -> MailboxEvent:
-        kind, account_id, mailbox_id, uids, modseq = json.loads(text)
-        return cls(EventKind(kind), account_id, mailbox_id, tuple(uids), modseq)
+    def from_payload(cls, text: str) -> MailboxEvent:
+        kind, account_id, mailbox_id, runs, modseq = json.loads(text)
+        uids = tuple(uid for first, last in runs for uid in range(first, last + 1))
+        return cls(EventKind(kind), account_id, mailbox_id, uids, modseq)
+
+
+# "[4294967295,4294967295]," is 24 octets: 300 runs and the rest stay under 8,000.
+RUNS_PER_PAYLOAD = 300
+
+
+def _runs(uids: tuple[int, ...]) -> list[list[int]]:
+    """Consecutive UIDs as [first, last], in the order given."""
+    runs: list[list[int]] = []
+    for uid in uids:
+        if runs and uid == runs[-1][1] + 1:
+            runs[-1][1] = uid
+        else:
+            runs.append([uid, uid])
+    return runs
 
 
 class Subscription:

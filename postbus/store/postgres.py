@@ -149,9 +149,10 @@ class _Writer:
                     async with conn.transaction():
                         result = await op(tx)
                         for event in tx.events:
-                            await conn.execute(
-                                "SELECT pg_notify($1, $2)", PG_CHANNEL, event.to_json()
-                            )
+                            for payload in event.payloads():
+                                await conn.execute(
+                                    "SELECT pg_notify($1, $2)", PG_CHANNEL, payload
+                                )
                 except RETRYABLE:
                     raise
                 except (asyncpg.exceptions.ConnectionDoesNotExistError, OSError):
@@ -185,7 +186,7 @@ class PostgresDatabase:
         return db
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        self.events.publish(MailboxEvent.from_json(payload))
+        self.events.publish(MailboxEvent.from_payload(payload))
 
     async def write(self, op: Operation[T], *, on_loop: bool = False) -> T:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()

@@ -180,6 +180,26 @@ async def test_events_arrive_after_commit(store: Store, account: Account) -> Non
         assert event.kind is EventKind.FLAGS
 
 
+async def test_a_change_to_thousands_of_messages_reaches_subscribers(
+    store: Store, account: Account
+) -> None:
+    # On PostgreSQL the events travel as NOTIFY payloads, at most 8,000 octets each.
+    inbox = await folder(store, account)
+    batch = [(message(f"bulk {n}"), (), None) for n in range(2000)]
+    with store.events.subscribe(account.id) as subscription:
+        await store.append_batch(account.id, inbox, batch)
+        event = await asyncio.wait_for(subscription.get(), 5)
+        assert (event.kind, event.uids) == (EventKind.NEW, tuple(range(1, 2001)))
+        every_other = [(uid, uid) for uid in range(1, 2001, 2)]
+        await store.set_flags(account.id, inbox, every_other, ["\\Seen"], "add")
+        flagged: set[int] = set()
+        while len(flagged) < 1000:
+            event = await asyncio.wait_for(subscription.get(), 5)
+            assert event.kind is EventKind.FLAGS
+            flagged.update(event.uids)
+        assert flagged == set(range(1, 2001, 2))
+
+
 async def test_parallel_appends_get_distinct_uids(store: Store, account: Account) -> None:
     inbox = await folder(store, account)
     results = await asyncio.gather(
