@@ -316,7 +316,9 @@ async def move(
     pairs = await copy(tx, account_id, source_id, target_id, ranges, now, check_quota=False)
     if not pairs:
         return []
-    condition, args = uid_condition([(uid, uid) for uid, _ in pairs], 2)
+    # The same ranges find the same rows in this transaction; one condition a UID would
+    # pass the engines' limit on parameters (32,767 for PostgreSQL) when a big folder moves.
+    condition, args = uid_condition(ranges, 2)
     rows = await tx.fetch(
         MEMBERSHIP_SQL + f" AND {condition.replace('uid', 'b.uid')}", source_id, *args
     )

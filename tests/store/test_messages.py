@@ -200,6 +200,19 @@ async def test_a_change_to_thousands_of_messages_reaches_subscribers(
         assert flagged == set(range(1, 2001, 2))
 
 
+async def test_a_whole_big_folder_moves(store: Store, account: Account) -> None:
+    # More messages than a statement may have parameters (32,767 in PostgreSQL's protocol).
+    inbox = await folder(store, account)
+    target = (await store.create_mailbox(account.id, "Kept")).id
+    await store.append(account.id, inbox, message("many copies"))
+    for _ in range(16):  # 2 ** 16 copies of one message
+        await store.copy(account.id, inbox, inbox, [(1, 2**32 - 1)])
+    moved = await store.move(account.id, inbox, target, [(1, 2**32 - 1)])
+    assert len(moved) == 2**16
+    boxes = [await store.get_mailbox(account.id, name) for name in ("INBOX", "Kept")]
+    assert [box.message_count for box in boxes] == [0, 2**16]
+
+
 async def test_parallel_appends_get_distinct_uids(store: Store, account: Account) -> None:
     inbox = await folder(store, account)
     results = await asyncio.gather(
