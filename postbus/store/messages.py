@@ -38,8 +38,7 @@ def uid_condition(ranges: UidRanges, first_arg: int) -> tuple[str, list[int]]:
     """
     if not ranges:
         return "0 = 1", []
-    singles = [first for first, last in ranges if first == last]
-    spans = [(first, last) for first, last in ranges if first != last]
+    singles, spans = _singles_and_spans(ranges)
     parts, args = [], []
     if singles:
         placeholders = ", ".join(f"${first_arg + i}" for i in range(len(singles)))
@@ -50,6 +49,24 @@ def uid_condition(ranges: UidRanges, first_arg: int) -> tuple[str, list[int]]:
         parts.append(f"uid BETWEEN ${n} AND ${n + 1}")
         args.extend((first, last))
     return "(" + " OR ".join(parts) + ")", args
+
+
+def _singles_and_spans(ranges: UidRanges) -> tuple[list[int], list[tuple[int, int]]]:
+    """Runs of three or more single UIDs become spans: a change another session made to a
+    whole folder arrives as one UID each, and a parameter each would pass PostgreSQL's limit
+    of 32,767 a statement."""
+    singles = sorted({first for first, last in ranges if first == last})
+    spans = [(first, last) for first, last in ranges if first != last]
+    kept: list[int] = []
+    start = 0
+    for end in range(1, len(singles) + 1):
+        if end == len(singles) or singles[end] != singles[end - 1] + 1:
+            if end - start >= 3:
+                spans.append((singles[start], singles[end - 1]))
+            else:
+                kept.extend(singles[start:end])
+            start = end
+    return kept, spans
 
 
 async def enforce_quota(tx: Tx, account_id: int, size: int, count: int) -> None:

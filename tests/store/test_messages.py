@@ -11,6 +11,7 @@ import pytest
 from postbus.store import NotFound, OverQuota, Store
 from postbus.store.blobs import INLINE_MAX
 from postbus.store.events import EventKind
+from postbus.store.messages import uid_condition
 from postbus.store.models import Account
 
 
@@ -310,3 +311,12 @@ async def test_an_append_waits_for_the_lock_off_the_event_loop(tmp_path: Path) -
         assert (await store.get_mailbox(account.id, "INBOX")).message_count == 1
     finally:
         await store.close()
+
+
+def test_runs_of_single_uids_become_spans() -> None:
+    condition, args = uid_condition([(5, 5), (1, 1), (2, 2), (3, 3), (9, 9), (10, 10),
+                                     (20, 30)], 2)
+    assert condition == "(uid IN ($2, $3, $4) OR uid BETWEEN $5 AND $6 OR uid BETWEEN $7 AND $8)"
+    assert args == [5, 9, 10, 20, 30, 1, 3]
+    _, args = uid_condition([(uid, uid) for uid in range(1, 100_001)], 2)
+    assert args == [1, 100_000]
