@@ -41,7 +41,7 @@ async def fetch_rows(
     """Rows by UID: uid, message_id, flags, keywords, modseq [, size, received, envelope,
     body_structure, blob_hash, preview, thread_id, saved], in UID order."""
     await get_by_id(tx, account_id, mailbox_id)
-    condition, args = uid_condition(ranges, 2)
+    condition, args = uid_condition(ranges, 2, tx.dialect)
     condition = condition.replace("uid", "b.uid")
     if with_message:
         sql = (
@@ -169,7 +169,7 @@ class _Sql:
         ) + ")"
 
     def uids(self, ranges: UidRanges) -> str:
-        condition, args = uid_condition(ranges, self.first + len(self.args))
+        condition, args = uid_condition(ranges, self.first + len(self.args), self.dialect)
         self.args.extend(args)
         return condition.replace("uid", "b.uid")
 
@@ -301,7 +301,7 @@ async def changed_uids(
     """UIDs in ``ranges`` whose modseq is above ``modseq`` (RFC 7162 §3.1.4.1 CHANGEDSINCE),
     through the (mailbox_id, modseq) index."""
     await get_by_id(tx, account_id, mailbox_id)
-    condition, args = uid_condition(ranges, 3)
+    condition, args = uid_condition(ranges, 3, tx.dialect)
     rows = await tx.fetch(
         f"SELECT uid FROM memberships WHERE mailbox_id = $1 AND modseq > $2 AND {condition}"
         " ORDER BY uid",
@@ -316,7 +316,7 @@ async def vanished_uids(
     """UIDs expunged after ``modseq``, within ``ranges`` when given: VANISHED (EARLIER)
     (RFC 7162 §3.2.5.1, §3.2.6). The expunge log is never pruned, so this is exact."""
     await get_by_id(tx, account_id, mailbox_id)
-    condition, args = ("1 = 1", []) if ranges is None else uid_condition(ranges, 3)
+    condition, args = ("1 = 1", []) if ranges is None else uid_condition(ranges, 3, tx.dialect)
     rows = await tx.fetch(
         f"SELECT uid FROM expunged WHERE mailbox_id = $1 AND modseq > $2 AND {condition}"
         " ORDER BY uid",
@@ -346,7 +346,7 @@ async def store_unchanged_since(
         # the mailbox row first (messages.py lock order): no STORE can slip in between the
         # test and the change
         await tx.execute("SELECT 1 FROM mailboxes WHERE id = $1 FOR UPDATE", mailbox_id)
-    condition, args = uid_condition(ranges, 2)
+    condition, args = uid_condition(ranges, 2, tx.dialect)
     rows = await tx.fetch(
         f"SELECT uid, modseq FROM memberships WHERE mailbox_id = $1 AND {condition}"
         " ORDER BY uid",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from postbus.store import flags as flagbits
 from postbus.store import search
@@ -28,19 +29,31 @@ from postbus.store.mailboxes import get_by_id, has_children
 from postbus.store.models import MessageSummary, StoredMessage
 
 UidRanges = Sequence[tuple[int, int]]  # inclusive (first, last) pairs
+MANY_SINGLES = 500
 
 
-def uid_condition(ranges: UidRanges, first_arg: int) -> tuple[str, list[int]]:
+def uid_condition(ranges: UidRanges, first_arg: int, dialect: str) -> tuple[str, list[Any]]:
     """SQL for 'uid in these ranges', with placeholders numbered from ``first_arg``.
 
     Single UIDs go into one IN list, which both engines answer from the primary key; a long
-    chain of ORs would make SQLite scan the mailbox.
+    chain of ORs would make SQLite scan the mailbox. Past ``MANY_SINGLES`` the list is one
+    parameter (a JSON array on SQLite, an array on PostgreSQL): a parameter each would pass
+    PostgreSQL's limit of 32,767 a statement when a change to scattered messages of a big
+    folder arrives.
     """
     if not ranges:
         return "0 = 1", []
     singles, spans = _singles_and_spans(ranges)
-    parts, args = [], []
-    if singles:
+    parts: list[str] = []
+    args: list[Any] = []
+    if len(singles) > MANY_SINGLES:
+        if dialect == "sqlite":
+            parts.append(f"uid IN (SELECT value FROM json_each(${first_arg}))")
+            args.append(json.dumps(singles))
+        else:
+            parts.append(f"uid = ANY(${first_arg}::BIGINT[])")
+            args.append(singles)
+    elif singles:
         placeholders = ", ".join(f"${first_arg + i}" for i in range(len(singles)))
         parts.append(f"uid IN ({placeholders})")
         args.extend(singles)
@@ -53,8 +66,7 @@ def uid_condition(ranges: UidRanges, first_arg: int) -> tuple[str, list[int]]:
 
 def _singles_and_spans(ranges: UidRanges) -> tuple[list[int], list[tuple[int, int]]]:
     """Runs of three or more single UIDs become spans: a change another session made to a
-    whole folder arrives as one UID each, and a parameter each would pass PostgreSQL's limit
-    of 32,767 a statement."""
+    whole folder arrives as one UID each."""
     singles = sorted({first for first, last in ranges if first == last})
     spans = [(first, last) for first, last in ranges if first != last]
     kept: list[int] = []
@@ -142,7 +154,7 @@ async def summaries(
     tx: Tx, account_id: int, mailbox_id: int, ranges: UidRanges
 ) -> list[MessageSummary]:
     await get_by_id(tx, account_id, mailbox_id)
-    condition, args = uid_condition(ranges, 2)
+    condition, args = uid_condition(ranges, 2, tx.dialect)
     rows = await tx.fetch(
         SUMMARY_SQL + f" WHERE b.mailbox_id = $1 AND {condition.replace('uid', 'b.uid')}"
         " ORDER BY b.uid",
@@ -186,7 +198,7 @@ async def set_flags(
     await get_by_id(tx, account_id, mailbox_id)
     mask, keywords = flagbits.split_flags(flags)
     words = keywords.split()
-    condition, args = uid_condition(ranges, 2)
+    condition, args = uid_condition(ranges, 2, tx.dialect)
     rows = await tx.fetch(
         f"SELECT uid, flags, keywords FROM memberships WHERE mailbox_id = $1 AND {condition}",
         mailbox_id, *args,
@@ -270,7 +282,7 @@ async def expunge(
 ) -> list[int]:
     """Remove \\Deleted messages (RFC 9051 §6.4.3), or only those in ``ranges`` (UID EXPUNGE)."""
     await get_by_id(tx, account_id, mailbox_id)
-    condition, args = uid_condition(ranges, 3) if ranges is not None else ("1 = 1", [])
+    condition, args = uid_condition(ranges, 3, tx.dialect) if ranges is not None else ("1 = 1", [])
     rows = await tx.fetch(
         MEMBERSHIP_SQL + f" AND (b.flags & $2) != 0 AND {condition.replace('uid', 'b.uid')}"
         " ORDER BY b.uid",
@@ -297,7 +309,7 @@ async def copy(
     """Copy messages into another mailbox of the same account; returns (source uid, new uid)."""
     await get_by_id(tx, account_id, source_id)
     await get_by_id(tx, account_id, target_id)
-    condition, args = uid_condition(ranges, 2)
+    condition, args = uid_condition(ranges, 2, tx.dialect)
     rows = await tx.fetch(
         "SELECT b.uid, b.message_id, b.flags, b.keywords, m.size FROM memberships b"
         " JOIN messages m ON m.id = b.message_id"
@@ -335,7 +347,7 @@ async def move(
         return []
     # The same ranges find the same rows in this transaction; one condition a UID would
     # pass the engines' limit on parameters (32,767 for PostgreSQL) when a big folder moves.
-    condition, args = uid_condition(ranges, 2)
+    condition, args = uid_condition(ranges, 2, tx.dialect)
     rows = await tx.fetch(
         MEMBERSHIP_SQL + f" AND {condition.replace('uid', 'b.uid')}", source_id, *args
     )

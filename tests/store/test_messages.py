@@ -315,8 +315,21 @@ async def test_an_append_waits_for_the_lock_off_the_event_loop(tmp_path: Path) -
 
 def test_runs_of_single_uids_become_spans() -> None:
     condition, args = uid_condition([(5, 5), (1, 1), (2, 2), (3, 3), (9, 9), (10, 10),
-                                     (20, 30)], 2)
+                                     (20, 30)], 2, "sqlite")
     assert condition == "(uid IN ($2, $3, $4) OR uid BETWEEN $5 AND $6 OR uid BETWEEN $7 AND $8)"
     assert args == [5, 9, 10, 20, 30, 1, 3]
-    _, args = uid_condition([(uid, uid) for uid in range(1, 100_001)], 2)
+    _, args = uid_condition([(uid, uid) for uid in range(1, 100_001)], 2, "postgres")
     assert args == [1, 100_000]
+
+
+async def test_thousands_of_scattered_uids_in_one_change(store: Store, account: Account) -> None:
+    # As one parameter (MANY_SINGLES): one each would pass PostgreSQL's 32,767 in a big folder.
+    inbox = await folder(store, account)
+    await store.append(account.id, inbox, message("many copies"))
+    for _ in range(11):  # 2 ** 11 copies of one message
+        await store.copy(account.id, inbox, inbox, [(1, 2**32 - 1)])
+    every_other = [(uid, uid) for uid in range(1, 2**11 + 1, 2)]
+    changed = await store.set_flags(account.id, inbox, every_other, ["\\Deleted"], "add")
+    assert sorted(uid for uid, _, _ in changed) == list(range(1, 2**11 + 1, 2))
+    assert await store.expunge(account.id, inbox, every_other) == list(range(1, 2**11 + 1, 2))
+    assert (await store.get_mailbox(account.id, "INBOX")).message_count == 2**10
