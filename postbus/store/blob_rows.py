@@ -13,7 +13,7 @@ the database, migration 13); readers take this copy first.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from postbus.store.blobs import BlobRef
 from postbus.store.db import Tx
@@ -44,6 +44,15 @@ async def reference(tx: Tx, refs: Sequence[BlobRef]) -> None:
             " ON CONFLICT (hash) DO NOTHING",
             inline,
         )
+
+
+async def release(tx: Tx, references: Mapping[str, int], now: int) -> None:
+    """Drop references (hash -> how many); a body left with none is marked for the GC."""
+    await tx.executemany(
+        "UPDATE blobs SET refcount = refcount - $1, unreferenced_since ="
+        " CASE WHEN refcount = $1 THEN CAST($2 AS BIGINT) ELSE NULL END WHERE hash = $3",
+        [(count, now, blob_hash) for blob_hash, count in references.items()],
+    )
 
 
 async def inline_body(tx: Tx, blob_hash: str) -> bytes | None:

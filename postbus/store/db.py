@@ -14,6 +14,7 @@ Invariant for every operation: it awaits nothing but its ``tx`` and does no I/O 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -37,6 +38,15 @@ class Tx(Protocol):
 
 
 Operation = Callable[[Tx], Awaitable[T]]
+
+
+def any_of(column: str, arg: int, dialect: str, values: Sequence[int]) -> tuple[str, Any]:
+    """(condition, bound value): ``column`` is one of ``values``, all in parameter ``$arg``
+    (a JSON array on SQLite, an array on PostgreSQL), however many there are: a parameter
+    each would pass PostgreSQL's 32,767 a statement."""
+    if dialect == "sqlite":
+        return f"{column} IN (SELECT value FROM json_each(${arg}))", json.dumps(list(values))
+    return f"{column} = ANY(${arg}::BIGINT[])", list(values)
 
 
 class Database(Protocol):

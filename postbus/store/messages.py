@@ -17,12 +17,13 @@ Invariants:
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from postbus.store import blob_rows, search
 from postbus.store import flags as flagbits
-from postbus.store import search
-from postbus.store.db import Row, Tx
+from postbus.store.db import Row, Tx, any_of
 from postbus.store.errors import AccountDisabled, InvalidName, NotFound, OverQuota
 from postbus.store.events import EventKind, MailboxEvent
 from postbus.store.mailboxes import get_by_id, has_children
@@ -47,12 +48,9 @@ def uid_condition(ranges: UidRanges, first_arg: int, dialect: str) -> tuple[str,
     parts: list[str] = []
     args: list[Any] = []
     if len(singles) > MANY_SINGLES:
-        if dialect == "sqlite":
-            parts.append(f"uid IN (SELECT value FROM json_each(${first_arg}))")
-            args.append(json.dumps(singles))
-        else:
-            parts.append(f"uid = ANY(${first_arg}::BIGINT[])")
-            args.append(singles)
+        condition, listed = any_of("uid", first_arg, dialect, singles)
+        parts.append(condition)
+        args.append(listed)
     elif singles:
         placeholders = ", ".join(f"${first_arg + i}" for i in range(len(singles)))
         parts.append(f"uid IN ({placeholders})")
@@ -255,20 +253,28 @@ async def _remove_memberships(
 
 
 async def _release_orphans(tx: Tx, message_ids: Iterable[int], now: int) -> None:
-    """Delete message rows no mailbox holds any more, and drop their blob references."""
-    for message_id in message_ids:
-        if await tx.fetchval(
-            "SELECT 1 FROM memberships WHERE message_id = $1 LIMIT 1", message_id
-        ):
-            continue
-        blob_hash = await tx.fetchval("SELECT blob_hash FROM messages WHERE id = $1", message_id)
-        await search.remove_message(tx, message_id)
-        await tx.execute("DELETE FROM messages WHERE id = $1", message_id)
-        await tx.execute(
-            "UPDATE blobs SET refcount = refcount - 1, unreferenced_since ="
-            " CASE WHEN refcount = 1 THEN CAST($1 AS BIGINT) ELSE NULL END WHERE hash = $2",
-            now, blob_hash,
-        )
+    """Delete message rows no mailbox holds any more, and drop their blob references.
+
+    One statement a step for the whole set: a statement a message cost 1 ms each on SQLite
+    inside a big transaction (23 s to empty a Trash of 20,000) and a round trip each on
+    PostgreSQL.
+    """
+    ids = sorted(set(message_ids))
+    if not ids:
+        return
+    condition, listed = any_of("m.id", 1, tx.dialect, ids)
+    orphans = await tx.fetch(
+        f"SELECT m.id, m.blob_hash FROM messages m WHERE {condition}"
+        " AND NOT EXISTS (SELECT 1 FROM memberships b WHERE b.message_id = m.id)",
+        listed,
+    )
+    if not orphans:
+        return
+    orphan_ids = [row["id"] for row in orphans]
+    await search.remove_messages(tx, orphan_ids)
+    condition, listed = any_of("id", 1, tx.dialect, orphan_ids)
+    await tx.execute(f"DELETE FROM messages WHERE {condition}", listed)
+    await blob_rows.release(tx, Counter(row["blob_hash"] for row in orphans), now)
 
 
 MEMBERSHIP_SQL = (

@@ -12,6 +12,8 @@ import re
 import unicodedata
 from typing import TYPE_CHECKING
 
+from postbus.store.db import any_of
+
 if TYPE_CHECKING:
     from postbus.store.db import Tx
 
@@ -108,11 +110,10 @@ async def index_messages(tx: Tx, account_id: int, words: list[tuple[int, str]]) 
     )
 
 
-async def remove_message(tx: Tx, message_id: int) -> None:
-    if tx.dialect == "sqlite":
-        await tx.execute("DELETE FROM message_text WHERE rowid = $1", message_id)
-    else:
-        await tx.execute("DELETE FROM message_text WHERE message_id = $1", message_id)
+async def remove_messages(tx: Tx, message_ids: list[int]) -> None:
+    column = "rowid" if tx.dialect == "sqlite" else "message_id"
+    condition, listed = any_of(column, 1, tx.dialect, message_ids)
+    await tx.execute(f"DELETE FROM message_text WHERE {condition}", listed)
 
 
 def match_argument(dialect: str, query: str) -> str | None:

@@ -106,6 +106,21 @@ async def test_copy_shares_the_body_and_expunge_frees_it(
     assert (await store.get_account(account.id)).used_bytes == 0
 
 
+async def test_expunging_many_at_once_releases_each_reference(
+    store: Store, account: Account
+) -> None:
+    inbox = await folder(store, account)
+    twice = message("the same body", "zeppelin")
+    for raw in (twice, twice, message("another body", "zeppelin")):  # two rows, one body
+        await store.append(account.id, inbox, raw)
+    await store.set_flags(account.id, inbox, [(1, 3)], ["\\Deleted"], "add")
+    assert await store.expunge(account.id, inbox) == [1, 2, 3]
+    assert await store.search(account.id, "zeppelin") == []
+    collected = await store.collect_garbage(grace=-10)
+    assert collected.rows == 2  # the shared body lost both references
+    assert (await store.get_account(account.id)).used_bytes == 0
+
+
 async def test_move_is_copy_plus_expunge(store: Store, account: Account) -> None:
     inbox = await folder(store, account)
     trash = await folder(store, account, "Trash")
