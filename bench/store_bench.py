@@ -161,6 +161,19 @@ async def import_mbox(
     return progress.result(raw_bytes)
 
 
+async def expunge_oldest(
+    store: Store, account_id: int, mailbox_id: int, count: int
+) -> dict[str, float]:
+    """Delete the oldest ``count`` messages as a client does (flag, then EXPUNGE): a big
+    clean-up, measured last because it changes the mailbox."""
+    started = time.perf_counter()
+    await store.set_flags(account_id, mailbox_id, [(1, count)], ["\\Deleted"], "add")
+    flagged = time.perf_counter()
+    gone = await store.expunge(account_id, mailbox_id)
+    done = time.perf_counter()
+    return {"messages": len(gone), "flag_s": flagged - started, "expunge_s": done - flagged}
+
+
 async def run(
     backend: str, count: int, parallel: int, mbox: Path | None, data_dir: Path
 ) -> dict[str, Any]:
@@ -198,6 +211,7 @@ async def run(
         ) / 1e6
         results["raw_mb"] = imported["raw_bytes"] / 1e6
         results["peak_rss_mb"] = peak_mb()
+        results["expunge"] = await expunge_oldest(store, account.id, inbox.id, count // 10)
         return results
     finally:
         await store.close()
@@ -205,6 +219,7 @@ async def run(
 
 def summary(results: dict[str, Any]) -> str:
     first, last = results["import"]["checkpoints"][0], results["import"]["checkpoints"][-1]
+    expunge = results["expunge"]
     return "\n".join([
         f"backend {results['backend']}, {results['count']:,} messages "
         f"({results['raw_mb']:,.0f} MB raw)",
@@ -218,6 +233,8 @@ def summary(results: dict[str, Any]) -> str:
         f"({results['search_zeppelin_hits']} hits shown)",
         f"  search quarterly  {results['search_quarterly_ms'][0]:.1f} ms "
         f"({results['search_quarterly_hits']} hits shown)",
+        f"  delete oldest     {expunge['messages']:,}: \\Deleted in {expunge['flag_s']:.2f} s,"
+        f" EXPUNGE in {expunge['expunge_s']:.2f} s",
         f"  memory            rss {first['rss_mb']:.0f} MB at {first['messages']:,},"
         f" {last['rss_mb']:.0f} MB at {last['messages']:,}; peak {results['peak_rss_mb']:.0f} MB",
     ])
