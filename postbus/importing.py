@@ -25,7 +25,7 @@ from postbus.store import NotFound, Store, StoreError
 from postbus.store.store import Batch
 
 # A batch is one transaction (one commit, one segment of the word index): bigger ones cost less
-# a message (250 -> 1,000: -11 % CPU, bench/RESULTS.md). The octet bound keeps the mail in
+# a message (250 -> 1,000: -9 % CPU, bench/RESULTS.md). The octet bound keeps the mail in
 # memory small when messages are big (the store prepares four batches at a time).
 BATCH_SIZE = 1000
 BATCH_OCTETS = 16 * 1024 * 1024

@@ -37,10 +37,8 @@ def uid_condition(ranges: UidRanges, first_arg: int, dialect: str) -> tuple[str,
     """SQL for 'uid in these ranges', with placeholders numbered from ``first_arg``.
 
     Single UIDs go into one IN list, which both engines answer from the primary key; a long
-    chain of ORs would make SQLite scan the mailbox. Past ``MANY_SINGLES`` the list is one
-    parameter (a JSON array on SQLite, an array on PostgreSQL): a parameter each would pass
-    PostgreSQL's limit of 32,767 a statement when a change to scattered messages of a big
-    folder arrives.
+    chain of ORs would make SQLite scan the mailbox. Past ``MANY_SINGLES`` (a change to
+    scattered messages of a big folder) the list is one parameter (``any_of``).
     """
     if not ranges:
         return "0 = 1", []

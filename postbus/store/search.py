@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import TYPE_CHECKING
 
-from postbus.store.db import any_of
-
-if TYPE_CHECKING:
-    from postbus.store.db import Tx
+from postbus.store.db import Tx, any_of
 
 MAX_INDEXED_CHARS = 64 * 1024
 
