@@ -30,6 +30,18 @@ MIGRATION: dict[str, list[str]] = {
 }
 
 
+# Migration 14. Removing a ``blobs`` row (the GC) makes both engines look for rows that still
+# name it, as the foreign keys ask; without these indexes that read every message: 30 ms a
+# row at 90,000 messages, so collecting 10,000 bodies held the writer for minutes.
+REFERENCE_INDEXES: dict[str, list[str]] = {
+    dialect: [
+        "CREATE INDEX messages_blob ON messages(blob_hash)",
+        "CREATE INDEX queue_messages_blob ON queue_messages(blob_hash)",
+    ]
+    for dialect in ("sqlite", "postgres")
+}
+
+
 async def reference(tx: Tx, refs: Sequence[BlobRef]) -> None:
     """One more reference on each body; a small body's bytes kept if not kept already."""
     await tx.executemany(

@@ -162,6 +162,7 @@ MIGRATIONS: list[tuple[int, dict[str, list[Step]]]] = [
     (11, UNSEEN_INDEX),
     (12, MTA_STS_MIGRATION),
     (13, blob_rows.MIGRATION),
+    (14, blob_rows.REFERENCE_INDEXES),
 ]
 LATEST = MIGRATIONS[-1][0]
 

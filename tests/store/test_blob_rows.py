@@ -129,3 +129,24 @@ async def test_a_small_body_survives_a_reopen(
         assert await reopened.read_body(account.id, placed.message_id) == message("durable")
     finally:
         await reopened.close()
+
+
+async def test_the_references_to_a_body_are_found_by_index(store: Store, backend: str) -> None:
+    """What the foreign-key check runs when the GC removes a ``blobs`` row: without an index
+    it read every message, 30 ms a body at 90,000 messages (SQLite's plan is fixed; a tiny
+    PostgreSQL table is planned as a scan whatever the indexes, so only the index is checked
+    there)."""
+    if backend == "postgres":
+        names = await store.read(lambda tx: tx.fetch(
+            "SELECT indexname FROM pg_indexes WHERE indexname IN"
+            " ('messages_blob', 'queue_messages_blob')"
+        ))
+        assert len(names) == 2
+        return
+    for table in ("messages", "queue_messages"):
+        plan = await store.read(lambda tx, table=table: tx.fetch(
+            f"EXPLAIN QUERY PLAN SELECT 1 FROM {table} WHERE blob_hash = $1", "x"
+        ))
+        assert [row["detail"] for row in plan] == [
+            f"SEARCH {table} USING COVERING INDEX {table}_blob (blob_hash=?)"
+        ]
