@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from postbus.store.blobs import BlobRef
-from postbus.store.db import Tx
+from postbus.store.db import Tx, any_of
 
 _DDL = "CREATE TABLE blob_contents (hash TEXT PRIMARY KEY, compressed {} NOT NULL)"
 
@@ -76,19 +76,18 @@ async def inline_body(tx: Tx, blob_hash: str) -> bytes | None:
 
 
 async def drop_unreferenced(tx: Tx, cutoff: int) -> list[str]:
-    """Remove the rows (and small bodies) unreferenced since before ``cutoff``."""
+    """Remove the rows (and small bodies) unreferenced since before ``cutoff``.
+
+    One statement for the rows, so a row referenced again meanwhile (another node's
+    delivery) is tested and kept in the same step; a statement a row took 0.7 ms each late
+    in a big transaction on SQLite (50,000 bodies: 33 s).
+    """
     rows = await tx.fetch(
-        "SELECT hash FROM blobs WHERE refcount <= 0 AND unreferenced_since < $1", cutoff
+        "DELETE FROM blobs WHERE refcount <= 0 AND unreferenced_since < $1 RETURNING hash",
+        cutoff,
     )
-    dropped = []
-    for (blob_hash,) in rows:
-        # Referenced again since the SELECT (another node's delivery): the row stays.
-        gone = await tx.fetchval(
-            "DELETE FROM blobs WHERE hash = $1 AND refcount <= 0 RETURNING hash", blob_hash
-        )
-        if gone is not None:
-            dropped.append(gone)
-    await tx.executemany(
-        "DELETE FROM blob_contents WHERE hash = $1", [(blob_hash,) for blob_hash in dropped]
-    )
+    dropped = [row[0] for row in rows]
+    if dropped:
+        condition, listed = any_of("hash", 1, tx.dialect, dropped, "TEXT")
+        await tx.execute(f"DELETE FROM blob_contents WHERE {condition}", listed)
     return dropped

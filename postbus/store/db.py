@@ -40,13 +40,15 @@ class Tx(Protocol):
 Operation = Callable[[Tx], Awaitable[T]]
 
 
-def any_of(column: str, arg: int, dialect: str, values: Sequence[int]) -> tuple[str, Any]:
+def any_of(
+    column: str, arg: int, dialect: str, values: Sequence[int | str], sql_type: str = "BIGINT"
+) -> tuple[str, Any]:
     """(condition, bound value): ``column`` is one of ``values``, all in parameter ``$arg``
-    (a JSON array on SQLite, an array on PostgreSQL), however many there are: a parameter
-    each would pass PostgreSQL's 32,767 a statement."""
+    (a JSON array on SQLite, an array of ``sql_type`` on PostgreSQL), however many there
+    are: a parameter each would pass PostgreSQL's 32,767 a statement."""
     if dialect == "sqlite":
         return f"{column} IN (SELECT value FROM json_each(${arg}))", json.dumps(list(values))
-    return f"{column} = ANY(${arg}::BIGINT[])", list(values)
+    return f"{column} = ANY(${arg}::{sql_type}[])", list(values)
 
 
 class Database(Protocol):
