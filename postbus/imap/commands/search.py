@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from postbus.imap import objectid
@@ -44,6 +45,14 @@ def _resolve(view: MailboxView, key: c.SearchKey, headers: list[c.SearchKey]) ->
     return key
 
 
+async def header_blocks(s: Session, blob_hashes: list[str]) -> AsyncIterator[bytes]:
+    """Each body's header block, in order (SEARCH HEADER, SORT/THREAD by references)."""
+    for number, blob_hash in enumerate(blob_hashes):
+        if number % YIELD_EVERY == YIELD_EVERY - 1:
+            await asyncio.sleep(0)  # small bodies read without a pause: let others run
+        yield header_block(await s.store.read_blob(blob_hash, HEADER_PEEK))
+
+
 async def _header_matches(
     s: Session, view: MailboxView, keys: list[c.SearchKey]
 ) -> dict[int, Any]:
@@ -56,10 +65,9 @@ async def _header_matches(
         )
     )
     found: dict[int, list[tuple[int, int]]] = {id(key): [] for key in keys}
-    for number, row in enumerate(rows):
-        if number % YIELD_EVERY == YIELD_EVERY - 1:
-            await asyncio.sleep(0)  # small bodies read without a pause: let others run
-        head = header_block(await s.store.read_blob(row["blob_hash"], HEADER_PEEK))
+    heads = header_blocks(s, [row["blob_hash"] for row in rows])
+    for row in rows:
+        head = await anext(heads)
         for key in keys:
             values = get_header(head, key.args[0])
             wanted = key.args[1].lower()

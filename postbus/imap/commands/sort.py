@@ -10,16 +10,14 @@ never change, so the answer is cached by blob hash).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import OrderedDict
 from typing import Any
 
 from postbus.imap import threading
 from postbus.imap.commands.search import (
-    HEADER_PEEK,
-    YIELD_EVERY,
     esearch,
+    header_blocks,
     prepare,
     save_result,
     uses_key,
@@ -27,7 +25,7 @@ from postbus.imap.commands.search import (
 from postbus.imap.mailbox_view import MailboxView
 from postbus.imap.proto import commands as c
 from postbus.imap.session import Reply, Session
-from postbus.mime import get_header, header_block
+from postbus.mime import get_header
 from postbus.mime.headers import decode_words, parse_msg_ids
 from postbus.store import imap_queries
 
@@ -132,11 +130,9 @@ async def sort(s: Session, cmd: c.Sort) -> Reply:
 async def _references_of(s: Session, rows: list[Any]) -> dict[str, tuple[str, ...]]:
     missing = sorted({row["blob_hash"] for row in rows} - _references.keys())
     if missing:
-        for number, blob_hash in enumerate(missing):
-            if number % YIELD_EVERY == YIELD_EVERY - 1:
-                await asyncio.sleep(0)  # small bodies read without a pause: let others run
-            head = header_block(await s.store.read_blob(blob_hash, HEADER_PEEK))
-            values = get_header(head, "references")
+        heads = header_blocks(s, missing)
+        for blob_hash in missing:
+            values = get_header(await anext(heads), "references")
             _references[blob_hash] = parse_msg_ids(values[0]) if values else ()
         while len(_references) > REFERENCES_CACHED:
             _references.popitem(last=False)
