@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from postbus.store import blob_rows
 from postbus.store.blobs import BlobStore
-from postbus.store.db import Database, Tx
+from postbus.store.db import Database, Tx, any_of
 
 GRACE_SECONDS = 3600
 
@@ -25,11 +25,10 @@ class Collected:
 
 
 async def _known(tx: Tx, hashes: list[str]) -> set[str]:
-    known: set[str] = set()
-    for blob_hash in hashes:
-        if await tx.fetchval("SELECT 1 FROM blobs WHERE hash = $1", blob_hash):
-            known.add(blob_hash)
-    return known
+    if not hashes:
+        return set()
+    condition, listed = any_of("hash", 1, tx.dialect, hashes, "TEXT")
+    return {row[0] for row in await tx.fetch(f"SELECT hash FROM blobs WHERE {condition}", listed)}
 
 
 async def collect(
