@@ -112,6 +112,20 @@ async def test_a_body_referenced_again_is_not_collected(store: Store, account: A
     assert await store.read_body(account.id, again.message_id) == raw
 
 
+async def test_the_gc_keeps_referenced_files_and_removes_strays(
+    store: Store, account: Account
+) -> None:
+    inbox = await folder(store, account)
+    raw = message("big", "x" * INLINE_MAX)
+    kept = await store.append(account.id, inbox, raw)
+    stray = store.blobs.write_bytes(b"a body whose transaction never committed")
+    store.blobs.publish([stray])  # as a crash between the flush and the commit leaves it
+    collected = await store.collect_garbage(grace=-10)
+    assert (collected.rows, collected.files) == (0, 1)
+    assert list(store.blobs.stored_hashes()) == [await _blob_hash(store, account, kept.message_id)]
+    assert await store.read_body(account.id, kept.message_id) == raw
+
+
 async def test_a_small_body_survives_a_reopen(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
