@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 
 from postbus.store.blobs import BlobRef
 from postbus.store.db import Tx, any_of
+from postbus.store.errors import NotFound
 
 _DDL = "CREATE TABLE blob_contents (hash TEXT PRIMARY KEY, compressed {} NOT NULL)"
 
@@ -73,6 +74,19 @@ async def inline_body(tx: Tx, blob_hash: str) -> bytes | None:
         "SELECT compressed FROM blob_contents WHERE hash = $1", blob_hash
     )
     return bytes(compressed) if compressed is not None else None
+
+
+async def message_body(tx: Tx, account_id: int, message_id: int) -> tuple[str, bytes | None]:
+    """A message's body hash and, when it is small, its compressed bytes, in one read."""
+    row = await tx.fetchrow(
+        "SELECT m.blob_hash, c.compressed FROM messages m"
+        " LEFT JOIN blob_contents c ON c.hash = m.blob_hash"
+        " WHERE m.id = $1 AND m.account_id = $2",
+        message_id, account_id,
+    )
+    if row is None:
+        raise NotFound(f"no message {message_id}")
+    return row[0], bytes(row[1]) if row[1] is not None else None
 
 
 async def drop_unreferenced(tx: Tx, cutoff: int) -> list[str]:

@@ -340,12 +340,19 @@ class Store:
         return await self.read(lambda tx: messages.get_message(tx, account_id, message_id))
 
     async def read_body(self, account_id: int, message_id: int) -> bytes:
-        stored = await self.get_message(account_id, message_id)
-        return await self.read_blob(stored.blob_hash)
+        blob_hash, compressed = await self.read(
+            lambda tx: blob_rows.message_body(tx, account_id, message_id)
+        )
+        return await self._raw_body(blob_hash, compressed)
 
     async def read_blob(self, blob_hash: str, limit: int | None = None) -> bytes:
         """A body's raw bytes (the first ``limit`` of them), from the database or its file."""
         compressed = await self.read(lambda tx: blob_rows.inline_body(tx, blob_hash))
+        return await self._raw_body(blob_hash, compressed, limit)
+
+    async def _raw_body(
+        self, blob_hash: str, compressed: bytes | None, limit: int | None = None
+    ) -> bytes:
         if compressed is not None:
             return decompress(compressed)[:limit]
         return await self._blocking(self.blobs.read, blob_hash, limit)

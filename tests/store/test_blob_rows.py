@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from postbus.store import Store
+from postbus.store import NotFound, Store
 from postbus.store.blobs import INLINE_MAX
 from postbus.store.models import Account
 from tests.conftest import open_test_store, reopen_test_store
@@ -124,6 +124,20 @@ async def test_the_gc_keeps_referenced_files_and_removes_strays(
     assert (collected.rows, collected.files) == (0, 1)
     assert list(store.blobs.stored_hashes()) == [await _blob_hash(store, account, kept.message_id)]
     assert await store.read_body(account.id, kept.message_id) == raw
+
+
+@pytest.mark.parametrize("body_size", [10, INLINE_MAX + 1], ids=["in-database", "file"])
+async def test_a_body_is_read_by_its_own_account_only(
+    store: Store, account: Account, body_size: int
+) -> None:
+    raw = message("mine", "x" * body_size)
+    mine = await store.append(account.id, await folder(store, account), raw)
+    assert await store.read_body(account.id, mine.message_id) == raw
+    other = await store.add_account("b@example.org", "hash")
+    with pytest.raises(NotFound):
+        await store.read_body(other.id, mine.message_id)
+    with pytest.raises(NotFound):
+        await store.read_body(account.id, mine.message_id + 1000)
 
 
 async def test_a_small_body_survives_a_reopen(
